@@ -1,0 +1,75 @@
+"""Where the platform's parts are: one typed settings object every flow and adapter is built from.
+
+The embedded platform writes it to ``$STAGEFLOW_HOME/platform.json`` on ``stageflow up``; in a real
+installation the same fields come from the ``stageflow-platform`` Prefect block (blocks/).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stageflow.errors import TerminalError
+
+__all__ = ["PlatformSettings", "Ports", "stageflow_home", "load_settings", "PROJECT_ROOT"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def stageflow_home() -> Path:
+    """``$STAGEFLOW_HOME``, else ``.stageflow/`` in the current directory."""
+    return Path(os.environ.get("STAGEFLOW_HOME") or (Path.cwd() / ".stageflow")).resolve()
+
+
+class Ports(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prefect: int = 4200
+    registry: int = 5000
+    apiserver: int = 6443
+    etcd_client: int = 2379
+    etcd_peer: int = 2380
+
+
+class Timeouts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    image_wait_seconds: float = Field(60, gt=0, description="how long a tag may take to appear in the registry")
+    rollout_seconds: float = Field(180, gt=0, description="how long a rollout may take to become Ready")
+
+
+class PlatformSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path
+    ports: Ports = Ports()
+    prefect_api_url: str
+    registry: str = Field(description="host:port of the OCI registry images are pushed to")
+    docker_host: str | None = None
+    kubeconfig: Path
+    forge_kind: Literal["local"] = "local"
+    forge_root: Path
+    infra_repo: str = "infrastructure"
+    chart: Path = PROJECT_ROOT / "charts" / "service"
+    timeouts: Timeouts = Timeouts()
+
+    @property
+    def workdir(self) -> Path:
+        """Scratch space for checkouts (the infra repo clone, service repos)."""
+        return self.home / "work"
+
+    def save(self) -> Path:
+        path = self.home / "platform.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.model_dump_json(indent=2))
+        return path
+
+
+def load_settings(home: Path | None = None) -> PlatformSettings:
+    """The settings ``stageflow up`` wrote; a clear error when the platform was never started."""
+    home = home or stageflow_home()
+    path = home / "platform.json"
+    if not path.exists():
+        raise TerminalError(f"no embedded platform at {home}: run `stageflow up` first (or set STAGEFLOW_HOME)")
+    return PlatformSettings.model_validate(json.loads(path.read_text()))

@@ -1,0 +1,122 @@
+"""The four kinds of file in the infrastructure repository, as frozen pydantic models.
+
+Models hold only what is in the file body: ``apiVersion`` and ``kind`` are checked and written by
+:mod:`stageflow.spec.files`, and each model names its kind in ``KIND``. Validation is strict
+(no coercion), because YAML silently turns ``1.10`` into a float and ``0123456`` into an int;
+a person is told to quote the value instead of the platform guessing what was meant.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
+
+from stageflow.spec import names
+from stageflow.spec.names import Stage
+
+__all__ = ["API_VERSION", "App", "ChartRef", "DeployedVersion", "ImageRef", "Platform", "Service", "SourceRef",
+           "SpecModel"]
+
+API_VERSION = "stageflow.dev/v1"
+
+
+def _rule(check: Callable[[str], str | None]) -> AfterValidator:
+    """Turn a ``names.*_problem`` function into a validator whose error text is the rule itself."""
+    def validate(value: str) -> str:
+        if (problem := check(value)) is not None:
+            # A custom error type keeps pydantic's "Value error, " prefix out of the message.
+            raise PydanticCustomError("stageflow_rule", "{rule}", {"rule": problem})
+        return value
+    return AfterValidator(validate)
+
+
+def _not_blank(value: str) -> str | None:
+    return "must not be empty" if not value.strip() else None
+
+
+Label = Annotated[str, _rule(names.label_problem)]
+AppName = Annotated[str, _rule(names.app_name_problem)]
+RepositoryName = Annotated[str, _rule(lambda v: names.label_problem(v, max_length=names.REPOSITORY_MAX))]
+ImageRepository = Annotated[str, _rule(names.image_repository_problem)]
+NonBlank = Annotated[str, _rule(_not_blank)]
+
+
+class SpecModel(BaseModel):
+    """Common base: unknown keys are errors, values are never coerced, instances never change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    KIND: ClassVar[str]
+
+
+class ChartRef(SpecModel):
+    """The Helm chart a service is deployed with."""
+
+    name: Label = "service"
+    version: Annotated[str, _rule(names.chart_version_problem)] = "0.1.0"
+
+
+class ImageRef(SpecModel):
+    """An image pinned by digest; the tag is kept only to tell people what was built."""
+
+    repository: ImageRepository
+    digest: Annotated[str, _rule(names.digest_problem)]
+    tag: Annotated[str, _rule(names.tag_problem)] | None = None
+
+    @property
+    def reference(self) -> str:
+        """What to pull: ``repository@digest`` (the tag is deliberately not part of it)."""
+        return f"{self.repository}@{self.digest}"
+
+
+class SourceRef(SpecModel):
+    """Where a deployed image was built from."""
+
+    commit: Annotated[str, _rule(names.commit_problem)]
+    repository: NonBlank | None = None
+
+
+class Platform(SpecModel):
+    """``platform.yaml``: settings shared by every app."""
+
+    KIND: ClassVar[str] = "Platform"
+    registry: Annotated[str, _rule(names.registry_problem)]
+    chart: ChartRef = ChartRef()
+    approval_timeout_hours: Annotated[int, Field(gt=0)] = 24
+
+
+class App(SpecModel):
+    """``apps/<app>/app.yaml``: a group of services owned by one team."""
+
+    KIND: ClassVar[str] = "App"
+    name: AppName
+    owners: Annotated[list[NonBlank], Field(min_length=1)]
+    approvers: list[NonBlank]
+    description: str | None = None
+
+
+class Service(SpecModel):
+    """``apps/<app>/services/<service>.yaml``: one deployable service and where its code lives."""
+
+    KIND: ClassVar[str] = "Service"
+    name: Label
+    app: Label
+    repository: RepositoryName
+    image: ImageRepository
+    port: Annotated[int, Field(ge=1, le=65535)] = 8080
+    database: Literal["none", "postgres", "mongodb"] = "none"
+    replicas: Annotated[int, Field(ge=0)] = 1
+
+
+class DeployedVersion(SpecModel):
+    """``apps/<app>/<stage>/<service>.yaml``: what runs for one service at one stage."""
+
+    KIND: ClassVar[str] = "DeployedVersion"
+    app: Label
+    service: Label
+    stage: Stage
+    image: ImageRef
+    chart: ChartRef
+    values: dict[str, Any] = {}
+    source: SourceRef | None = None

@@ -1,0 +1,72 @@
+"""Step ``helm:deploy``: make the stage's Helm release match a DeployedVersion.
+
+``helm upgrade --install`` of the generic service chart into ``<app>-<stage>`` with the image
+pinned by digest. The release is only upgraded when the chart version or the values differ from
+what is deployed, so a re-run creates no new Helm revision.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from stageflow.adapters.helm import Helm
+from stageflow.adapters.kube import Kube
+from stageflow.spec import DeployedVersion, Service, namespace
+
+KIND = "helm:deploy"
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    service: Service
+    version: DeployedVersion
+    chart: Path
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    release: str
+    namespace: str
+    revision: int
+    previous_revision: int | None
+    changed: bool
+
+
+def chart_values(service: Service, version: DeployedVersion) -> dict[str, Any]:
+    """The values the service chart gets: what the spec says, then the stage's own overrides."""
+    base: dict[str, Any] = {
+        "image": {"repository": version.image.repository, "digest": version.image.digest},
+        "replicaCount": service.replicas,
+        "port": service.port,
+        "app": version.app,
+        "stage": version.stage,
+    }
+    return _merge(base, version.values)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def namespace_labels(app: str, stage: str) -> dict[str, str]:
+    return {"stageflow.dev/app": app, "stageflow.dev/stage": stage, "app.kubernetes.io/managed-by": "stageflow"}
+
+
+def run(config: Config, helm: Helm, kube: Kube) -> Result:
+    v = config.version
+    ns = namespace(v.app, v.stage)
+    release = v.service
+    values = chart_values(config.service, v)
+    kube.ensure_namespace(ns, namespace_labels(v.app, v.stage))
+    current = helm.status(release, ns)
+    if current is not None and not helm.needs_upgrade(release, ns, v.chart.version, values):
+        return Result(release=release, namespace=ns, revision=current.revision,
+                      previous_revision=current.revision, changed=False)
+    deployed = helm.upgrade_install(release, config.chart, ns, values, create_namespace=False)
+    return Result(release=release, namespace=ns, revision=deployed.revision,
+                  previous_revision=current.revision if current else None, changed=True)
