@@ -87,6 +87,11 @@ class GitCommandFailed(StageflowError):
         shown = " ".join(self.command)
         super().__init__(f"`{shown}` failed (exit {returncode}): {self.output or 'no output'}")
 
+    @property
+    def stderr(self) -> str:
+        """What git said (stderr, or stdout when git explained itself there, as merges do)."""
+        return self.output
+
 
 class GitError(GitCommandFailed, TerminalError):
     """A git failure retrying will not fix: bad ref, merge conflict, auth refused, corrupt repo."""
@@ -118,6 +123,8 @@ def run_git(args: Sequence[str], cwd: Path | str | None, env: Mapping[str, str] 
     Raises PushRejected / GitTransientError for failures worth retrying, GitError otherwise.
     """
     command = ["git", *args]
+    if cwd is not None and not Path(cwd).is_dir():
+        raise TerminalError(f"cannot run `{redact(' '.join(command))}`: directory {cwd} does not exist")
     try:
         completed = subprocess.run(
             ["git", *_FIXED_CONFIG, *args], cwd=cwd, env=_environment(env),

@@ -1,0 +1,199 @@
+"""build-to-test and sync-stage against the real embedded platform: Prefect server, local forge,
+docker-registry, the Docker engine, kube-apiserver + kwok, Helm."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from kubernetes import client, config
+
+from flows.build_to_test import build_to_test
+from flows.sync_stage import sync_stage
+from stageflow.adapters.registry import ImageNotFound
+from stageflow.errors import NotFound, ValidationFailed
+from stageflow.spec import load_spec, version_path
+from tests.integration.helpers import helm_revision, infra, infra_head, new_service, push_change
+
+pytestmark = pytest.mark.integration
+
+
+def deployment_image(settings, namespace: str, name: str) -> str:
+    apps = client.AppsV1Api(config.new_client_from_config(str(settings.kubeconfig)))
+    return apps.read_namespaced_deployment(name, namespace).spec.template.spec.containers[0].image
+
+
+@pytest.fixture(scope="module")
+def shop(settings):
+    """App `shop` with service `orders`, its first image pushed."""
+    svc = new_service(settings, "shop", "orders")
+    commit, digest = push_change(settings, svc, "orders v1")
+    return svc, commit, digest
+
+
+def test_rollout_pins_digest_records_infra_commit_and_publishes_artifact(settings, shop):
+    svc, commit, digest = shop
+    summary = build_to_test(app="shop", service="orders", commit=commit)
+
+    assert summary.digest == digest and summary.ready == summary.desired == 1
+    assert deployment_image(settings, "shop-test", "orders") == f"{svc.image}@{digest}"
+    record = infra(settings).find_commit_with_trailers(**{"Stageflow-Image-Digest": digest})
+    assert record is not None and record.sha == summary.infra_commit
+    assert record.trailers["Stageflow-Source-Commit"] == commit
+    assert record.trailers["Stageflow-Flow-Run"]  # links back to the flow run
+    spec = load_spec(infra(settings).sync())
+    assert spec.version("shop", "orders", "test").image.digest == digest
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as prefect:
+        artifact = prefect.read_latest_artifacts(limit=50)
+    keys = {a.key: a for a in artifact}
+    assert digest in keys["rollout-test-shop-orders"].data
+    assert "release-record-test-shop-orders" in keys
+
+
+def test_rerun_with_same_commit_changes_nothing(settings, shop):
+    _, commit, digest = shop
+    build_to_test(app="shop", service="orders", commit=commit)
+    head, revision = infra_head(settings), helm_revision(settings, "shop", "orders")
+
+    again = build_to_test(app="shop", service="orders", commit=commit)
+
+    assert again.infra_commit is None and not again.helm_changed
+    assert infra_head(settings) == head
+    assert helm_revision(settings, "shop", "orders") == revision
+
+
+def test_new_commit_moves_digest_forward(settings, shop):
+    svc, first_commit, first_digest = shop
+    build_to_test(app="shop", service="orders", commit=first_commit)
+    revision = helm_revision(settings, "shop", "orders")
+    commit, digest = push_change(settings, svc, "orders v2")
+    assert digest != first_digest
+
+    summary = build_to_test(app="shop", service="orders", commit=commit)
+
+    assert summary.previous_digest == first_digest and summary.digest == digest
+    assert summary.helm_revision == revision + 1
+    assert deployment_image(settings, "shop-test", "orders") == f"{svc.image}@{digest}"
+
+
+# -- bad input: a clear error and no side effect ----------------------------------------------
+@pytest.mark.parametrize("kwargs, field", [
+    ({"app": "Shop", "service": "orders", "commit": "abcdef1"}, "app"),
+    ({"app": "shop", "service": "or_ders", "commit": "abcdef1"}, "service"),
+    ({"app": "shop", "service": "orders", "commit": "not-a-sha"}, "commit"),
+    ({"app": "a" * 59, "service": "orders", "commit": "abcdef1"}, "app"),
+    ({"app": "kube-system", "service": "orders", "commit": "abcdef1"}, "app"),
+    ({"app": "shop", "service": "orders", "commit": "abcdef1", "image": "Bad Image!"}, "image"),
+])
+def test_invalid_input_is_refused_before_any_side_effect(settings, shop, kwargs, field):
+    head = infra_head(settings)
+    with pytest.raises(ValidationFailed) as err:
+        build_to_test(**kwargs)
+    assert any(p.field == field for p in err.value.problems), str(err.value)
+    assert infra_head(settings) == head
+
+
+@pytest.mark.parametrize("app, service, named", [("nosuchapp", "orders", "nosuchapp"), ("shop", "nosuchsvc", "nosuchsvc")])
+def test_unknown_app_or_service_is_not_found(settings, shop, app, service, named):
+    head = infra_head(settings)
+    with pytest.raises(NotFound, match=named):
+        build_to_test(app=app, service=service, commit="abcdef1")
+    assert infra_head(settings) == head
+    assert helm_revision(settings, app, service) is None
+
+
+def test_missing_image_fails_after_bounded_wait_without_side_effects(settings):
+    new_service(settings, "shop", "ghost")
+    head = infra_head(settings)
+    started = time.monotonic()
+    with pytest.raises(ImageNotFound, match=r"shop/ghost:0000000"):
+        build_to_test(app="shop", service="ghost", commit="0000000")
+    assert time.monotonic() - started >= settings.timeouts.image_wait_seconds
+    assert infra_head(settings) == head
+    assert helm_revision(settings, "shop", "ghost") is None
+
+
+def test_malformed_spec_file_is_named_and_nothing_deploys(settings, shop):
+    _, commit, _ = shop
+    repo = infra(settings, "breaker")
+    repo.sync()
+    bad = "apps/shop/services/broken.yaml"
+    repo.commit_and_push({bad: "apiVersion: stageflow.dev/v1\nkind: Service\nname: broken\napp: shop\ncolour: red\n"},
+                         "test: a malformed file")
+    head, revision = infra_head(settings), helm_revision(settings, "shop", "orders")
+    try:
+        with pytest.raises(ValidationFailed, match=r"broken\.yaml") as err:
+            build_to_test(app="shop", service="orders", commit=commit)
+        assert "colour" in str(err.value)
+        assert infra_head(settings) == head and helm_revision(settings, "shop", "orders") == revision
+    finally:
+        repo.sync()
+        repo.commit_and_push({bad: None}, "test: remove the malformed file")
+
+
+# -- faults: transient outages are retried, with no duplicate side effects -------------------
+def _outage(stop, start, seconds: float) -> threading.Thread:
+    def run() -> None:
+        time.sleep(seconds)
+        start()
+
+    stop()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_registry_outage_is_retried(settings, embedded, shop):
+    svc = shop[0]
+    commit, digest = push_change(settings, svc, "orders during a registry outage")
+    revision = helm_revision(settings, "shop", "orders")
+    thread = _outage(embedded.registry.stop, embedded.registry.start, 7)
+
+    summary = build_to_test(app="shop", service="orders", commit=commit)
+    thread.join()
+
+    assert summary.digest == digest and summary.helm_revision == revision + 1
+    commits = [c for c in infra(settings).log() if c.trailers.get("Stageflow-Image-Digest") == digest]
+    assert len(commits) == 1
+
+
+def test_api_server_outage_is_retried(settings, embedded, shop):
+    svc = shop[0]
+    commit, digest = push_change(settings, svc, "orders during an API server outage")
+    revision = helm_revision(settings, "shop", "orders")
+    apiserver = embedded.kube.procs["kube-apiserver"]
+    thread = _outage(apiserver.stop, lambda: embedded.kube.start(progress=lambda _: None), 6)
+
+    summary = build_to_test(app="shop", service="orders", commit=commit)
+    thread.join()
+
+    assert summary.digest == digest and summary.helm_revision == revision + 1
+    assert [r.revision for r in __import__("stageflow.adapters.helm", fromlist=["Helm"]).Helm(
+        settings.kubeconfig).history("orders", "shop-test")][-1] == revision + 1
+    commits = [c for c in infra(settings).log() if c.trailers.get("Stageflow-Image-Digest") == digest]
+    assert len(commits) == 1
+    assert deployment_image(settings, "shop-test", "orders") == f"{svc.image}@{digest}"
+
+
+# -- sync-stage ----------------------------------------------------------------------------------
+def test_sync_stage_applies_the_infra_repo_and_is_idempotent(settings, shop):
+    svc, _, _ = shop
+    other = new_service(settings, "shop", "payments")
+    commit, digest = push_change(settings, other, "payments v1")
+    from stageflow.spec import ChartRef, DeployedVersion, ImageRef, to_yaml
+
+    repo = infra(settings, "gitops")
+    repo.sync()
+    version = DeployedVersion(app="shop", service="payments", stage="test",
+                              image=ImageRef(repository=other.image, digest=digest, tag=commit), chart=ChartRef())
+    repo.commit_and_push({version_path("shop", "payments", "test"): to_yaml(version)}, "payments to test by PR")
+
+    result = sync_stage(app="shop", stage="test")
+
+    assert "payments" in result.changed
+    assert deployment_image(settings, "shop-test", "payments") == f"{other.image}@{digest}"
+    again = sync_stage(app="shop", stage="test")
+    assert again.changed == []
