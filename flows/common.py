@@ -38,13 +38,18 @@ def stage_lock_name(app: str, stage: str) -> str:
     return f"stageflow-stage-{app}-{stage}"
 
 
-@contextmanager
-def stage_lock(app: str, stage: str, timeout_seconds: float = 1800) -> Iterator[None]:
-    """Two rollouts to one app stage never interleave: a global concurrency limit of 1 per stage,
-    created on first use (adopted afterwards)."""
+def ensure_stage_lock(app: str, stage: str) -> str:
+    """The stage's global concurrency limit (1 slot), created on first use and adopted afterwards."""
     name = stage_lock_name(app, stage)
     with get_client(sync_client=True) as client:
         client.upsert_global_concurrency_limit_by_name(name, 1)
+    return name
+
+
+@contextmanager
+def stage_lock(app: str, stage: str, timeout_seconds: float = 1800) -> Iterator[None]:
+    """Two rollouts to one app stage never interleave: they queue for the stage's one slot."""
+    name = ensure_stage_lock(app, stage)
     get_run_logger().info("waiting for the %s-%s stage lock", app, stage)
     with concurrency(name, occupy=1, timeout_seconds=timeout_seconds, strict=True):
         yield

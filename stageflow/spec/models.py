@@ -38,6 +38,7 @@ def _not_blank(value: str) -> str | None:
 
 Label = Annotated[str, _rule(names.label_problem)]
 AppName = Annotated[str, _rule(names.app_name_problem)]
+ServiceName = Annotated[str, _rule(names.service_name_problem)]
 RepositoryName = Annotated[str, _rule(lambda v: names.label_problem(v, max_length=names.REPOSITORY_MAX))]
 ImageRepository = Annotated[str, _rule(names.image_repository_problem)]
 NonBlank = Annotated[str, _rule(_not_blank)]
@@ -100,7 +101,7 @@ class Service(SpecModel):
     """``apps/<app>/services/<service>.yaml``: one deployable service and where its code lives."""
 
     KIND: ClassVar[str] = "Service"
-    name: Label
+    name: ServiceName
     app: Label
     repository: RepositoryName
     image: ImageRepository
@@ -114,7 +115,7 @@ class DeployedVersion(SpecModel):
 
     KIND: ClassVar[str] = "DeployedVersion"
     app: Label
-    service: Label
+    service: ServiceName
     stage: Stage
     image: ImageRef
     chart: ChartRef

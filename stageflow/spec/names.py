@@ -41,7 +41,8 @@ LABEL_RULE = ("must be a DNS-1123 label: lowercase letters, digits and '-', "
 _LABEL_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?", re.ASCII)
 
 # Reserved because the platform or Kubernetes already owns these names or their namespaces.
-_RESERVED_APPS = frozenset({"core-services", "default"})
+_RESERVED_APPS = frozenset({"core-services", "default", "kube"})  # "kube": its namespaces would be kube-*
+SERVICE_NAME_MAX = 53  # Helm release names (the release is named after the service)
 _RESERVED_APP_PREFIX = "kube-"
 
 # OCI distribution reference grammar (github.com/distribution/reference, regexp.go).
@@ -84,7 +85,7 @@ def app_name_problem(value: str) -> str | None:
     if (problem := label_problem(value)) is not None:
         return problem
     if value in _RESERVED_APPS or value.startswith(_RESERVED_APP_PREFIX):
-        return ("is reserved: 'core-services', 'default' and names starting with 'kube-' "
+        return ("is reserved: 'core-services', 'default', 'kube' and names starting with 'kube-' "
                 "belong to the platform or to Kubernetes")
     if len(value) > APP_NAME_MAX:
         longest = max((namespace(value, stage) for stage in STAGES), key=len)
@@ -94,11 +95,21 @@ def app_name_problem(value: str) -> str | None:
     return None
 
 
+def service_name_problem(value: str) -> str | None:
+    """Label rules plus what a service name needs: it names a Kubernetes Service (which must start
+    with a letter, DNS-1035) and a Helm release (at most 53 characters)."""
+    if (problem := label_problem(value, max_length=SERVICE_NAME_MAX)) is not None:
+        return problem
+    if not value[0].isalpha():
+        return "must start with a letter: it names a Kubernetes Service (DNS-1035 label)"
+    return None
+
+
 def validate_name(field: str, value: str, *, kind: Literal["app", "service"]) -> None:
     """Check an app or service name given to a flow or the CLI; raise ValidationFailed if bad."""
     if kind not in ("app", "service"):
         raise ValueError(f"kind must be 'app' or 'service', not {kind!r}")  # a programming error
-    problem = app_name_problem(value) if kind == "app" else label_problem(value)
+    problem = app_name_problem(value) if kind == "app" else service_name_problem(value)
     if problem is not None:
         raise ValidationFailed(Problem(field, problem), summary=f"invalid {kind} name {value!r}")
 

@@ -3,6 +3,11 @@
 ``helm upgrade --install`` of the generic service chart into ``<app>-<stage>`` with the image
 pinned by digest. The release is only upgraded when the chart version or the values differ from
 what is deployed, so a re-run creates no new Helm revision.
+
+The step runs under the stage lock, so a release left ``pending-*`` can only be the remains of a
+run that died mid-operation: it is rolled back to its last good revision (or uninstalled if it
+never had one) before the upgrade, instead of failing with "another operation is in progress"
+forever.
 """
 from __future__ import annotations
 
@@ -11,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from stageflow.adapters.helm import Helm
+from stageflow.adapters.helm import Helm, HelmRelease
 from stageflow.adapters.kube import Kube
 from stageflow.spec import DeployedVersion, Service, namespace
 
@@ -64,9 +69,21 @@ def run(config: Config, helm: Helm, kube: Kube) -> Result:
     values = chart_values(config.service, v)
     kube.ensure_namespace(ns, namespace_labels(v.app, v.stage))
     current = helm.status(release, ns)
+    if current is not None and current.status.startswith("pending-"):
+        current = _recover_interrupted(helm, release, ns, current.revision)
     if current is not None and not helm.needs_upgrade(release, ns, v.chart.version, values):
         return Result(release=release, namespace=ns, revision=current.revision,
                       previous_revision=current.revision, changed=False)
     deployed = helm.upgrade_install(release, config.chart, ns, values, create_namespace=False)
     return Result(release=release, namespace=ns, revision=deployed.revision,
                   previous_revision=current.revision if current else None, changed=True)
+
+
+def _recover_interrupted(helm: Helm, release: str, ns: str, stuck: int) -> HelmRelease | None:
+    """Undo an operation a dead run left pending; returns the release as it is afterwards."""
+    good = [r.revision for r in helm.history(release, ns)
+            if r.revision < stuck and r.status in ("deployed", "superseded")]
+    if not good:
+        helm.uninstall(release, ns)
+        return None
+    return helm.rollback(release, ns, max(good))

@@ -197,3 +197,69 @@ def test_sync_stage_applies_the_infra_repo_and_is_idempotent(settings, shop):
     assert deployment_image(settings, "shop-test", "payments") == f"{other.image}@{digest}"
     again = sync_stage(app="shop", stage="test")
     assert again.changed == []
+
+
+def test_rerun_recovers_a_helm_release_left_pending_by_a_dead_run(settings, shop):
+    """A run killed in the middle of `helm upgrade` leaves the release pending-upgrade; the next run
+    under the stage lock rolls it back and converges instead of failing forever."""
+    import json
+    import signal
+    import subprocess
+
+    from stageflow.adapters.helm import Helm, helm_binary
+
+    svc, _, _ = shop
+    summary = build_to_test(app="shop", service="orders", commit=shop[1])
+    helm = Helm(settings.kubeconfig)
+    values = helm.get_values("orders", "shop-test")
+    values["resources"] = {"requests": {"cpu": "500"}, "limits": {"cpu": "500"}}  # fits no node: never Ready
+    path = settings.workdir / "stuck-values.json"
+    path.write_text(json.dumps(values))
+    dying = subprocess.Popen([helm_binary(), "upgrade", "orders", str(settings.chart), "-n", "shop-test",
+                              "-f", str(path), "--wait", "--timeout", "120s", "--kubeconfig", str(settings.kubeconfig)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (helm.status("orders", "shop-test").status != "pending-upgrade"):
+            time.sleep(0.2)
+        assert helm.status("orders", "shop-test").status == "pending-upgrade"
+    finally:
+        dying.send_signal(signal.SIGKILL)
+        dying.wait()
+
+    again = build_to_test(app="shop", service="orders", commit=shop[1])
+
+    assert helm.status("orders", "shop-test").status == "deployed"
+    assert again.ready == again.desired == 1 and again.digest == summary.digest
+    assert deployment_image(settings, "shop-test", "orders") == f"{svc.image}@{summary.digest}"
+
+
+def test_a_rollout_waits_while_another_holds_the_app_stage(settings, shop):
+    """Rollouts to one app stage never interleave: while another rollout holds the stage lock, a
+    CI job's build-to-test (a separate process, as GitHub Actions would start it) writes nothing and
+    deploys nothing; it goes on once the lock is released."""
+    import subprocess
+    import sys
+
+    from prefect.concurrency.sync import concurrency
+
+    from flows.common import ensure_stage_lock
+
+    svc = new_service(settings, "shop", "cart")
+    commit, digest = push_change(settings, svc, "cart v1")
+    head = infra_head(settings)
+    with concurrency(ensure_stage_lock("shop", "test"), occupy=1, strict=True):
+        job = subprocess.Popen([sys.executable, "-m", "stageflow.cli", "deploy", "shop", "cart", "--commit", commit],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        held_until = time.monotonic() + 15
+        while time.monotonic() < held_until:
+            assert infra_head(settings) == head, "the rollout wrote to the infra repo while the stage was locked"
+            assert helm_revision(settings, "shop", "cart") is None, "the rollout deployed while the stage was locked"
+            assert job.poll() is None, job.stdout.read()
+            time.sleep(0.5)
+    output = job.communicate(timeout=180)[0]
+
+    assert job.returncode == 0, output
+    assert "waiting for the shop-test stage lock" in output
+    assert infra_head(settings) != head
+    assert deployment_image(settings, "shop-test", "cart") == f"{svc.image}@{digest}"

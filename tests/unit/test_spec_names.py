@@ -24,8 +24,8 @@ def test_stages_and_namespaces() -> None:
 
 
 @pytest.mark.parametrize(("kind", "value"), [
-    ("app", "shop"), ("app", "a" * 58), ("app", "9lives"), ("app", "kube"),
-    ("service", "orders"), ("service", "s" * 63), ("service", "default"), ("service", "kube-proxy"),
+    ("app", "shop"), ("app", "a" * 58), ("app", "9lives"), ("app", "kubernetes"),
+    ("service", "orders"), ("service", "s" * 53), ("service", "default"), ("service", "kube-proxy"),
 ])
 def test_good_names(kind: str, value: str) -> None:
     validate_name("name", value, kind=kind)  # type: ignore[arg-type]
@@ -42,9 +42,9 @@ def test_good_names(kind: str, value: str) -> None:
     ("app", "core-services", "is reserved"),
     ("app", "kube-public", "is reserved"),
     ("service", "Orders", "must be a DNS-1123 label"),
-    ("service", "s" * 64, "must be at most 63 characters long (is 64)"),
-    ("service", "S" * 64, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a "
-                          "letter or digit; must be at most 63 characters long (is 64)"),
+    ("service", "s" * 54, "must be at most 53 characters long (is 54)"),
+    ("service", "S" * 54, "must be a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a "
+                          "letter or digit; must be at most 53 characters long (is 54)"),
 ])
 def test_bad_names(kind: str, value: str, rule: str) -> None:
     with pytest.raises(ValidationFailed) as caught:
@@ -109,3 +109,17 @@ def test_paths() -> None:
 def test_paths_refuse_names_that_are_not_labels(call) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValidationFailed):
         call()
+
+
+@pytest.mark.parametrize("name, rule", [
+    ("1orders", "must start with a letter"),
+    ("o" * 54, "at most 53"),
+])
+def test_service_names_fit_kubernetes_services_and_helm_releases(name, rule):
+    with pytest.raises(ValidationFailed, match=rule):
+        validate_name("service", name, kind="service")
+
+
+def test_app_named_kube_is_reserved_because_its_namespaces_would_be_kube_star():
+    with pytest.raises(ValidationFailed, match="reserved"):
+        validate_name("app", "kube", kind="app")
