@@ -1,6 +1,7 @@
 """What every flow shares: settings, a per-run workspace, the stage lock, step timings."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -16,6 +17,13 @@ from stageflow.settings import PlatformSettings, load_settings
 
 
 def settings() -> PlatformSettings:
+    """The platform the flow acts on: the block named by STAGEFLOW_PLATFORM_BLOCK, else the
+    embedded platform's platform.json under STAGEFLOW_HOME."""
+    block = os.environ.get("STAGEFLOW_PLATFORM_BLOCK")
+    if block:
+        from blocks.platform import StageflowPlatform
+
+        return StageflowPlatform.load(block).to_settings()
     return load_settings()
 
 

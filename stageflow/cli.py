@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from stageflow.errors import StageflowError, ValidationFailed
+from stageflow.errors import Problem, StageflowError, ValidationFailed
 from stageflow.settings import PlatformSettings, load_settings, stageflow_home
 
 EPILOG = """\
@@ -16,10 +16,11 @@ The embedded platform lives under $STAGEFLOW_HOME (default: ./.stageflow): Prefe
 engine and a Kubernetes control plane (kubeconfig: $STAGEFLOW_HOME/kube/kubeconfig).
 
 Typical session:
-  stageflow up                                   start everything (first run builds tools: minutes)
+  stageflow up                                   start everything (`make setup` builds the tools once)
   stageflow demo                                 sample service built, pushed and rolled out to demo-test
   stageflow deploy shop orders --commit 3f2a9c1  roll the image tagged 3f2a9c1 out to shop-test
   stageflow status --app shop                    what runs where, and whether it drifted
+  eval "$(stageflow env)"; kubectl get pods -A   kubectl, helm, prefect against the platform
   stageflow down                                 stop everything (state is kept)
 
 Exit codes: 0 ok, 1 failed (errors listed), 2 bad command line.
@@ -46,7 +47,20 @@ def _use_platform(settings: PlatformSettings) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from stageflow.local.platform import EmbeddedPlatform
 
-    settings = EmbeddedPlatform(stageflow_home()).up(progress=_out)
+    ports = None
+    if args.port:
+        from stageflow.settings import Ports
+
+        home = stageflow_home()
+        base = EmbeddedPlatform(home).ports.model_dump()
+        for item in args.port:
+            name, _, value = item.partition("=")
+            if name not in base or not value.isdigit() or not 0 < int(value) < 65536:
+                raise ValidationFailed(Problem("--port", f"must be NAME=PORT with NAME one of {', '.join(base)} "
+                                                         f"and PORT in 1-65535 (got {item!r})"))
+            base[name] = int(value)
+        ports = Ports(**base)
+    settings = EmbeddedPlatform(stageflow_home(), ports).up(progress=_out)
     _out(f"kubeconfig: {settings.kubeconfig}\nregistry:   {settings.registry}\nprefect:    {settings.prefect_api_url}")
     return 0
 
@@ -55,6 +69,26 @@ def cmd_down(args: argparse.Namespace) -> int:
     from stageflow.local.platform import EmbeddedPlatform
 
     EmbeddedPlatform(stageflow_home()).down(progress=_out)
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    """Shell exports for kubectl, Helm and Prefect's CLI against the embedded platform."""
+    import shlex
+
+    from stageflow.local.tools import tools_bin
+
+    settings = load_settings()
+    exports = {
+        "STAGEFLOW_HOME": str(settings.home),
+        "KUBECONFIG": str(settings.kubeconfig),
+        "PREFECT_API_URL": settings.prefect_api_url,
+        "PATH": f"{tools_bin()}:{os.environ.get('PATH', '')}",
+    }
+    if settings.docker_host:
+        exports["DOCKER_HOST"] = settings.docker_host
+    for key, value in exports.items():
+        _out(f"export {key}={shlex.quote(value)}")
     return 0
 
 
@@ -135,10 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start the embedded platform (adopts what already runs)", formatter_class=fmt,
                        description="Start Prefect server, forge, OCI registry, Docker engine and the Kubernetes "
-                                   "control plane under $STAGEFLOW_HOME. Safe to run again.")
+                                   "control plane under $STAGEFLOW_HOME. Safe to run again.",
+                       epilog="ports (defaults): prefect=4200 registry=5000 apiserver=6443 etcd_client=2379 "
+                              "etcd_peer=2380; once chosen they are kept in $STAGEFLOW_HOME/platform.json")
+    p.add_argument("--port", action="append", metavar="NAME=PORT", help="use another port for a component")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", help="stop everything `up` started (state is kept)")
     p.set_defaults(func=cmd_down)
+
+    p = sub.add_parser("env", help="print shell exports for kubectl, helm and prefect: eval \"$(stageflow env)\"")
+    p.set_defaults(func=cmd_env)
 
     p = sub.add_parser("demo", help="bring the platform up and roll a sample service out to <app>-test",
                        description="Brings the platform up, creates a sample app and service (a repository with a "

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stageflow.errors import TerminalError
 
-__all__ = ["PlatformSettings", "Ports", "stageflow_home", "load_settings", "PROJECT_ROOT"]
+__all__ = ["PlatformSettings", "Ports", "Timeouts", "stageflow_home", "load_settings", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

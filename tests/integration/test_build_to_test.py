@@ -263,3 +263,34 @@ def test_a_rollout_waits_while_another_holds_the_app_stage(settings, shop):
     assert "waiting for the shop-test stage lock" in output
     assert infra_head(settings) != head
     assert deployment_image(settings, "shop-test", "cart") == f"{svc.image}@{digest}"
+
+
+def test_status_reports_digest_revision_readiness_and_drift(settings, shop):
+    import json
+    import subprocess
+    import sys
+
+    summary = build_to_test(app="shop", service="orders", commit=shop[1])
+    done = subprocess.run([sys.executable, "-m", "stageflow.cli", "status", "--app", "shop", "--output", "json"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert all(set(r) == {"app", "service", "stage", "digest", "helm_revision", "ready", "desired", "drift"}
+               for r in rows)
+    orders = next(r for r in rows if r["service"] == "orders" and r["stage"] == "test")
+    assert orders == {"app": "shop", "service": "orders", "stage": "test", "digest": summary.digest,
+                      "helm_revision": summary.helm_revision, "ready": 1, "desired": 1, "drift": False}
+
+    # Someone edits the image in the cluster by hand: status says it drifted.
+    apps = client.AppsV1Api(config.new_client_from_config(str(settings.kubeconfig)))
+    other = "sha256:" + "0" * 64
+    apps.patch_namespaced_deployment("orders", "shop-test", {"spec": {"template": {"spec": {"containers": [
+        {"name": "orders", "image": f"{shop[0].image}@{other}"}]}}}})
+    try:
+        table = subprocess.run([sys.executable, "-m", "stageflow.cli", "status", "--app", "shop"],
+                               capture_output=True, text=True, timeout=120).stdout
+        line = next(l for l in table.splitlines() if l.startswith("shop") and " orders " in l and " test " in l)
+        assert "yes" in line and other[:19] in line, table
+    finally:
+        Helm = __import__("stageflow.adapters.helm", fromlist=["Helm"]).Helm
+        Helm(settings.kubeconfig).rollback("orders", "shop-test", summary.helm_revision)

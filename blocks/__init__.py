@@ -1,0 +1,1 @@
+"""Prefect blocks: the settings and credentials each adapter needs, stored on the Prefect server."""

@@ -1,0 +1,32 @@
+"""prefect.yaml and the blocks: every deployment's entrypoint loads a real flow."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_every_deployment_entrypoint_is_a_flow_with_a_parameter_schema():
+    from prefect.flows import load_flow_from_entrypoint
+    from prefect.utilities.callables import parameter_schema
+
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    names = [d["name"] for d in config["deployments"]]
+    assert {"build-to-test", "sync-stage"} <= set(names)
+    for deployment in config["deployments"]:
+        flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
+        assert flow.name == deployment["name"]
+        schema = parameter_schema(flow).model_dump()
+        assert schema["required"], f"{flow.name} declares its required parameters"
+        assert all(p.get("description") for p in schema["properties"].values()), f"{flow.name}: describe every parameter"
+
+
+def test_platform_block_converts_to_settings(tmp_path):
+    from blocks.platform import StageflowPlatform
+
+    block = StageflowPlatform(home=tmp_path, prefect_api_url="http://127.0.0.1:4200/api", registry="127.0.0.1:5000",
+                              kubeconfig=tmp_path / "kubeconfig", forge_root=tmp_path / "forge")
+    settings = block.to_settings()
+    assert settings.registry == "127.0.0.1:5000" and settings.infra_repo == "infrastructure"
