@@ -28,7 +28,6 @@ def main(argv: list[str] | None = None) -> int:
 
     def progress(line: str) -> None:
         print(f"[{time.monotonic() - started:6.0f}s] {line}", file=sys.stderr, flush=True)
-        import signal; print("DEBUG handler", signal.getsignal(signal.SIGTERM), file=sys.stderr)
 
     with running_platform(home, ports, progress) as settings:
         from benchmarks.overhead import run_overhead

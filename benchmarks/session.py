@@ -62,6 +62,5 @@ def running_platform(home: Path, ports: Ports, progress: Progress) -> Iterator[P
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    import sys, traceback; print("DEBUG sigterm handler", file=sys.stderr, flush=True); traceback.print_stack(file=sys.stderr)
     # Turn a polite kill into an exception so the finally above still tears the platform down.
     raise SystemExit(128 + signum)

@@ -19,9 +19,20 @@ def embedded() -> EmbeddedPlatform:
         platform.up(progress=lambda line: print(f"[platform] {line}"))
         yield platform
     finally:
+        _flush_prefect_logs()
         if not _keep:
             platform.down(progress=lambda line: None)
             shutil.rmtree(TEST_HOME, ignore_errors=True)
+
+
+def _flush_prefect_logs() -> None:
+    """Send the flow runs' queued logs while the server still listens (not at interpreter exit)."""
+    try:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()
+    except Exception as exc:  # noqa: BLE001 - best effort; the tests already ran
+        print(f"[platform] could not flush Prefect logs: {exc}")
 
 
 @pytest.fixture(scope="session")
