@@ -36,8 +36,10 @@ def resolve_image_task(config: resolve_image.Config) -> resolve_image.Result:
 
 @task(name=write_version.KIND, **RETRY_POLICY)
 def write_version_task(config: write_version.Config, settings: PlatformSettings, workdir: Path) -> write_version.Result:
-    """Write the stage's desired version into the infrastructure repo (no commit if unchanged)."""
-    result = write_version.run(config, infra_repo(settings, workdir))
+    """Write the stage's desired version into the infrastructure repo (no commit if unchanged),
+    after checking the chart renders with it."""
+    check = helm_deploy.render_check(Helm(settings.kubeconfig), settings.chart)
+    result = write_version.run(config, infra_repo(settings, workdir), check)
     log = get_run_logger()
     if result.commit:
         log.info("infra commit %s: %s", result.commit[:12], result.path)

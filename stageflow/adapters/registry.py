@@ -162,17 +162,24 @@ class Registry:
 
 
 def wait_for_tag(registry: Registry, repository: str, tag: str, *, timeout: float, interval: float = 2.0) -> str:
-    """Resolve ``repository:tag``, polling while it is missing or the registry is unavailable.
+    """Resolve ``repository:tag`` (or check ``repository@sha256:...`` exists, when ``tag`` is a
+    digest), polling while it is missing or the registry is unavailable.
 
     A CI push may still be landing when a promotion starts, so absence is only final after
     ``timeout`` seconds: then ImageNotFound (terminal). If the registry itself was still
     unavailable at the last attempt, that RegistryUnavailable is raised instead, because
     "not found" would be a claim nobody checked.
     """
+    by_digest = tag.startswith("sha256:")
+    reference = f"{registry.address}/{repository}{'@' if by_digest else ':'}{tag}"
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return registry.resolve(repository, tag)
+            if not by_digest:
+                return registry.resolve(repository, tag)
+            if registry.exists(repository, tag):
+                return tag
+            raise ImageNotFound(f"image {reference} not found")
         except (ImageNotFound, RegistryUnavailable) as exc:
             last = exc
         remaining = deadline - time.monotonic()
@@ -181,8 +188,7 @@ def wait_for_tag(registry: Registry, repository: str, tag: str, *, timeout: floa
         time.sleep(min(interval, remaining))
     if isinstance(last, RegistryUnavailable):
         raise last
-    raise ImageNotFound(f"image {registry.address}/{repository}:{tag} not found in the registry "
-                        f"after {timeout:g}s") from last
+    raise ImageNotFound(f"image {reference} not found in the registry after {timeout:g}s") from last
 
 
 def _check_repository(path: str, field: str = "repository") -> None:

@@ -11,6 +11,7 @@ forever.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,15 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
 
 def namespace_labels(app: str, stage: str) -> dict[str, str]:
     return {"stageflow.dev/app": app, "stageflow.dev/stage": stage, "app.kubernetes.io/managed-by": "stageflow"}
+
+
+def render_check(helm: Helm, chart: Path) -> Callable[[Service, DeployedVersion], None]:
+    """A check that renders the chart with a version's values (no cluster needed): chart and
+    schema errors surface as ChartError before anything is written or deployed."""
+    def check(service: Service, version: DeployedVersion) -> None:
+        helm.template(version.service, chart, namespace(version.app, version.stage), chart_values(service, version))
+
+    return check
 
 
 def run(config: Config, helm: Helm, kube: Kube) -> Result:

@@ -3,13 +3,17 @@
 Writes ``apps/<app>/<stage>/<service>.yaml`` on ``main`` with trailers that link the commit back
 to the flow run, the source commit and the image digest. Values already in the file (overrides a
 person made) are kept. Writing what is already there makes no commit, so a re-run is a no-op.
+An optional ``check`` sees the new version before it is committed (the flow renders the chart
+with it), so a version that cannot deploy never reaches the repository.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from stageflow.gitops import InfraRepo
-from stageflow.spec import DeployedVersion, ImageRef, SourceRef, Stage, load_spec, to_yaml, version_path
+from stageflow.spec import DeployedVersion, ImageRef, Service, SourceRef, Stage, load_spec, to_yaml, version_path
 
 KIND = "gitops:write-version"
 
@@ -40,10 +44,10 @@ class Result(BaseModel):
     version: DeployedVersion
 
 
-def run(config: Config, infra: InfraRepo) -> Result:
+def run(config: Config, infra: InfraRepo, check: Callable[[Service, DeployedVersion], None] | None = None) -> Result:
     checkout = infra.sync()
     spec = load_spec(checkout)
-    spec.service(config.app, config.service)  # NotFound names what exists
+    service = spec.service(config.app, config.service)  # NotFound names what exists
     current = spec.version(config.app, config.service, config.stage)
     version = DeployedVersion(
         app=config.app, service=config.service, stage=config.stage,
@@ -52,6 +56,8 @@ def run(config: Config, infra: InfraRepo) -> Result:
         values=current.values if current else {},
         source=SourceRef(commit=config.source_commit) if config.source_commit else (current.source if current else None),
     )
+    if check is not None:
+        check(service, version)
     path = version_path(config.app, config.service, config.stage)
 
     trailers = {TRAILER_TARGET: f"{config.app}/{config.service}/{config.stage}", TRAILER_DIGEST: config.digest}

@@ -294,3 +294,55 @@ def test_status_reports_digest_revision_readiness_and_drift(settings, shop):
     finally:
         Helm = __import__("stageflow.adapters.helm", fromlist=["Helm"]).Helm
         Helm(settings.kubeconfig).rollback("orders", "shop-test", summary.helm_revision)
+
+
+def _set_values(settings, app: str, service: str, values: dict) -> None:
+    """A person edits the stage's values in the infra repo (as a merged PR would)."""
+    from stageflow.spec import parse_file, to_yaml
+
+    repo = infra(settings, "values")
+    path = version_path(app, service, "test")
+    current = parse_file(path, repo.show_file(path))
+    repo.commit_and_push({path: to_yaml(current.model_copy(update={"values": values}))}, f"test: values of {service}")
+
+
+def test_chart_render_error_fails_before_any_commit_or_deploy(settings, shop):
+    from stageflow.adapters.helm import ChartError
+
+    svc = shop[0]
+    build_to_test(app="shop", service="orders", commit=shop[1])
+    _set_values(settings, "shop", "orders", {"replicaCount": "two"})
+    try:
+        commit, _ = push_change(settings, svc, "orders with bad values")
+        head, revision = infra_head(settings), helm_revision(settings, "shop", "orders")
+        with pytest.raises(ChartError, match="replicaCount"):
+            build_to_test(app="shop", service="orders", commit=commit)
+        assert infra_head(settings) == head and helm_revision(settings, "shop", "orders") == revision
+    finally:
+        _set_values(settings, "shop", "orders", {})
+
+
+def test_rollout_that_cannot_become_ready_is_a_terminal_failure(settings):
+    """Pods that fit no node never get Ready: Kubernetes reports ProgressDeadlineExceeded and the flow
+    fails with that, instead of waiting out its own timeout or retrying."""
+    from stageflow.adapters.kube import RolloutFailed
+
+    svc = new_service(settings, "shop", "heavy")
+    commit, _ = push_change(settings, svc, "heavy v1")
+    build_to_test(app="shop", service="heavy", commit=commit)
+    _set_values(settings, "shop", "heavy", {"progressDeadlineSeconds": 3,
+                                            "resources": {"requests": {"cpu": "500"}, "limits": {"cpu": "500"}}})
+    commit, _ = push_change(settings, svc, "heavy v2")
+    started = time.monotonic()
+    with pytest.raises(RolloutFailed, match="ProgressDeadlineExceeded"):
+        build_to_test(app="shop", service="heavy", commit=commit)
+    assert time.monotonic() - started < settings.timeouts.rollout_seconds
+
+
+def test_explicit_image_reference_by_tag_or_digest(settings, shop):
+    svc = shop[0]
+    commit, digest = push_change(settings, svc, "orders by explicit reference")
+    by_tag = build_to_test(app="shop", service="orders", commit=commit, image=f"{svc.image}:{commit}")
+    assert by_tag.digest == digest
+    by_digest = build_to_test(app="shop", service="orders", commit=commit, image=f"{svc.image}@{digest}")
+    assert by_digest.digest == digest and not by_digest.helm_changed  # same image: no new Helm revision
