@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--write-docs] [--rounds N] [--sizes 10,50,100] [--budget-minutes M]``
+"""``python -m benchmarks [--write-docs] [--rounds N] [--sizes 10,50,100] [--budget-minutes M] [--json PATH]``
 
 Starts its own embedded platform (temporary home, free ports), measures (a) the orchestration
 overhead of build-to-test and (b) sync-stage at several sizes, prints a table on stdout (progress
@@ -8,9 +8,12 @@ platform is stopped and its home deleted at the end, also when something fails.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 from benchmarks.session import new_home, point_env_at, running_platform
 
@@ -44,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
 
     report = Report(environment, overhead, scale, load_before, os.getloadavg(), time.monotonic() - started)
     print(render_text(report), flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(dataclasses.asdict(report), indent=2))
+        progress(f"measurements written to {args.json}")
     if args.write_docs:
         progress(f"figures written to {write_docs(render_markdown(report))}")
     return 0
@@ -53,12 +59,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[1])
     parser.add_argument("--write-docs", action="store_true",
                         help="also record the figures in docs/benchmarks.md (newest first)")
-    parser.add_argument("--rounds", type=_positive, default=5,
-                        help="timed rounds per side for the overhead measurement (default 5, plus a warm-up)")
+    # Round times are quantised by one-second polls (rollout wait, Prefect's heartbeat thread), so
+    # a single round lands on one of a few values; ten rounds give a steadier median than five.
+    parser.add_argument("--rounds", type=_positive, default=10,
+                        help="timed rounds per side for the overhead measurement (default 10, plus a warm-up)")
     parser.add_argument("--sizes", type=_sizes, default=(10, 50, 100),
                         help="comma-separated service counts for sync-stage (default 10,50,100)")
     parser.add_argument("--budget-minutes", type=float, default=15.0,
                         help="skip (and say so) a sync-stage size projected to end the run later (default 15)")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="also write every measurement, round by round, as JSON")
     parser.add_argument("--verbose", action="store_true", help="show Prefect's run logs on the console")
     return parser.parse_args(argv)
 

@@ -5,6 +5,8 @@ matches are left alone (no new revision); the others are upgraded in parallel an
 """
 from __future__ import annotations
 
+from typing import Literal
+
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.futures import wait
@@ -41,7 +43,7 @@ class StageSync(BaseModel):
 
 
 @flow(name="sync-stage", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=8))
-def sync_stage(app: str, stage: str = "test") -> StageSync:
+def sync_stage(app: str, stage: Literal["test", "prod"] = "test") -> StageSync:
     """Apply the infrastructure repo's versions for ``app`` in ``stage`` to the cluster.
 
     Args:

@@ -3,6 +3,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd <- tools/k8s (wrapper module)
 #   kwok                                                            <- sigs.k8s.io/kwok
 #   helm                                                            <- helm.sh/helm/v3
+#   actionlint (checks the GitHub Actions workflows we ship)          <- github.com/rhysd/actionlint
 # Cache: ${STAGEFLOW_TOOLS_CACHE:-~/.cache/stageflow/tools}/<pin>/  (one folder per pin; reused
 # when present). Go's own caches live in ~/.cache/go-build and ~/.cache/go-mod.
 # Prints the bin folder holding every tool on its last line.
@@ -14,6 +15,7 @@ export GOCACHE=${GOCACHE:-$HOME/.cache/go-build}
 export GOFLAGS=-mod=mod CGO_ENABLED=0
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.2
+ACTIONLINT_VERSION=v1.7.12
 bin="$cache/bin"
 mkdir -p "$bin"
 
@@ -56,5 +58,10 @@ if ! fresh "$HELM_VERSION" helm; then
   say "building helm $HELM_VERSION"
   GOBIN="$bin" go install -trimpath -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   stamp "$HELM_VERSION" helm
+fi
+if ! fresh "$ACTIONLINT_VERSION" actionlint; then
+  say "building actionlint $ACTIONLINT_VERSION"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
+  stamp "$ACTIONLINT_VERSION" actionlint
 fi
 echo "$bin"

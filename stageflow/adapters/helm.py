@@ -246,13 +246,15 @@ class Helm:
                             app_version=r.get("app_version", ""), updated=r.get("updated", ""))
                 for r in json.loads(out) or []]
 
-    def needs_upgrade(self, release: str, namespace: str, chart_version: str, values: dict[str, Any]) -> bool:
+    def needs_upgrade(self, release: str, namespace: str, chart_version: str, values: dict[str, Any], *,
+                      current: HelmRelease | None = None) -> bool:
         """False only when the deployed revision already has this chart version and exactly these values.
 
         Lets a re-run with unchanged input skip ``upgrade_install`` so it creates no new revision.
         A release that is not ``deployed`` (failed, pending, ...) always needs another attempt.
+        ``current`` saves a Helm call when the caller has just read the release's status.
         """
-        current = self.status(release, namespace)
+        current = current or self.status(release, namespace)
         if current is None or current.status != "deployed" or current.chart_version != chart_version:
             return True
         return self.get_values(release, namespace) != _as_helm_stores(values)

@@ -213,6 +213,9 @@ class Kube:
         deadline = time.monotonic() + timeout
         last: DeploymentStatus | None = None
         last_error: StageflowError | None = None
+        # Most rollouts finish within a second of the upgrade: poll quickly first, then back off
+        # to ``interval`` so a long rollout does not hammer the API server.
+        pause = min(0.1, interval)
         while True:
             remaining = deadline - time.monotonic()
             try:
@@ -231,7 +234,8 @@ class Kube:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RolloutTimeout(namespace, name, timeout, last, last_error)
-            time.sleep(min(interval, remaining))
+            time.sleep(min(pause, remaining))
+            pause = min(pause * 2, interval)
 
     # -- secrets -----------------------------------------------------------------------------
     def get_secret_names(self, namespace: str) -> list[str]:

@@ -1,8 +1,9 @@
 """``stageflow up`` / ``stageflow down``: the embedded platform as one object.
 
 Components (each adopted when already running, so ``up`` is safe to repeat):
-Prefect server, local git forge (bare repos), OCI registry, Docker engine, Kubernetes control
-plane with kwok nodes. Everything lives under ``$STAGEFLOW_HOME`` (default ``.stageflow/``).
+Prefect server (with the flows registered as deployments and a process worker to run them),
+local git forge (bare repos), OCI registry, Docker engine, Kubernetes control plane with kwok
+nodes. Everything lives under ``$STAGEFLOW_HOME`` (default ``.stageflow/``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from stageflow.local.deployments import PrefectWorker, register_deployments
 from stageflow.local.docker_engine import DockerEngine
 from stageflow.local.kube import ControlPlane, KubePorts
 from stageflow.local.prefect_server import PrefectServer
@@ -29,6 +31,7 @@ class EmbeddedPlatform:
         self.ports = ports or self._saved_ports() or Ports()
         p = self.ports
         self.prefect = PrefectServer(self.home, p.prefect)
+        self.worker = PrefectWorker(self.home, self.prefect.api_url)
         self.registry = LocalRegistry(self.home, p.registry)
         self.docker = DockerEngine(self.home)
         self.kube = ControlPlane(self.home, KubePorts(p.etcd_client, p.etcd_peer, p.apiserver))
@@ -44,7 +47,7 @@ class EmbeddedPlatform:
         started = time.monotonic()
         self.home.mkdir(parents=True, exist_ok=True)
         steps: dict[str, Callable[[], object]] = {
-            "prefect server": self.prefect.start,
+            "prefect server": lambda: self._start_prefect(progress),
             "registry": self.registry.start,
             "docker engine": self.docker.ensure,
             "kubernetes": lambda: self.kube.start(progress),
@@ -67,18 +70,20 @@ class EmbeddedPlatform:
 
     def down(self, progress: Progress = print) -> None:
         """Stop everything ``up`` started; the state under home stays for the next ``up``."""
+        self.worker.stop()
         self.kube.stop()
         self.prefect.stop()
         self.registry.stop()
         self.docker.stop()
         progress("platform down")
 
-    def components(self) -> dict[str, bool]:
-        return {
-            "prefect-server": self.prefect.healthy(),
-            "registry": self.registry.running(),
-            "kubernetes": self.kube.healthy(),
-        }
+    def _start_prefect(self, progress: Progress) -> None:
+        """The server, then the deployments of prefect.yaml (upserted), then the worker that runs them."""
+        self.prefect.start()
+        started = time.monotonic()
+        names = register_deployments(self.home, self.prefect.api_url)
+        progress(f"prefect deployments: {', '.join(names)} ({time.monotonic() - started:.1f}s)")
+        self.worker.start()
 
     @staticmethod
     def _ensure_infra_repo(settings: PlatformSettings, progress: Progress) -> None:

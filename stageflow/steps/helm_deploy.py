@@ -81,7 +81,7 @@ def run(config: Config, helm: Helm, kube: Kube) -> Result:
     current = helm.status(release, ns)
     if current is not None and current.status.startswith("pending-"):
         current = _recover_interrupted(helm, release, ns, current.revision)
-    if current is not None and not helm.needs_upgrade(release, ns, v.chart.version, values):
+    if current is not None and not helm.needs_upgrade(release, ns, v.chart.version, values, current=current):
         return Result(release=release, namespace=ns, revision=current.revision,
                       previous_revision=current.revision, changed=False)
     deployed = helm.upgrade_install(release, config.chart, ns, values, create_namespace=False)

@@ -12,7 +12,7 @@ from stageflow.local.process import free_port, port_open
 
 pytestmark = pytest.mark.integration
 
-COMPONENTS = ("prefect-server", "registry", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+COMPONENTS = ("prefect-server", "prefect-worker", "registry", "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
 
 def stageflow(home, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
