@@ -8,6 +8,7 @@ load it when ``STAGEFLOW_PLATFORM_BLOCK`` names it. Credentials (forge and regis
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from prefect.blocks.core import Block
 from pydantic import Field
@@ -29,9 +30,15 @@ class StageflowPlatform(Block):
     forge_root: Path = Field(description="root of the local forge (bare repositories)")
     infra_repo: str = Field("infrastructure", description="name of the infrastructure repository on the forge")
     docker_host: str | None = Field(None, description="Docker engine used to build images (CI stand-in)")
+    forge_kind: Literal["local", "github"] = Field("local", description="where the repositories live")
+    github_owner: str | None = Field(None, description="GitHub organisation that owns the repositories")
+    github_api_url: str = Field("https://api.github.com", description="GitHub REST API root")
+    github_credentials_block: str = Field("stageflow-github", description="GitHubCredentials block with the token")
     timeouts: Timeouts = Field(default_factory=Timeouts)
 
     def to_settings(self) -> PlatformSettings:
         return PlatformSettings(home=self.home, prefect_api_url=self.prefect_api_url, registry=self.registry,
                                 kubeconfig=self.kubeconfig, forge_root=self.forge_root, infra_repo=self.infra_repo,
-                                docker_host=self.docker_host, timeouts=self.timeouts)
+                                docker_host=self.docker_host, timeouts=self.timeouts, forge_kind=self.forge_kind,
+                                github_owner=self.github_owner, github_api_url=self.github_api_url,
+                                github_credentials_block=self.github_credentials_block)

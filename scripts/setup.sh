@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Everything `make demo` and `make test` need on a fresh machine, idempotent and cached:
-#   1. Debian packages: docker.io (engine), docker-registry (OCI registry), git
+#   1. Debian packages: docker.io (engine), docker-registry (OCI registry), git, shellcheck (actionlint uses it)
 #   2. a Python venv in .venv with Stageflow and its pinned dependencies
 #   3. Go tools built from the Go module proxy into ~/.cache/stageflow/tools (scripts/build-tools.sh)
+#   4. GitHub's OpenAPI description (npm @octokit/openapi, pinned by tools/github-openapi/package-lock.json)
+#      for the GitHub API stand-in the forge contract tests run against
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-packages=(docker.io docker-registry git ca-certificates)
+packages=(docker.io docker-registry git ca-certificates shellcheck)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -33,4 +35,20 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 
 bash scripts/build-tools.sh >/dev/null
+
+# npm ci only when the lock file changed since the last install (a stamp inside node_modules), so
+# later runs work offline; npm's own cache under ~/.cache/stageflow/npm makes a reinstall offline too.
+openapi=tools/github-openapi
+openapi_stamp=$openapi/node_modules/.stageflow-installed
+openapi_want=$(sha256sum "$openapi/package-lock.json" | cut -c1-16)
+if [ "$(cat "$openapi_stamp" 2>/dev/null)" != "$openapi_want" ]; then
+  if command -v npm >/dev/null; then
+    say "installing GitHub's OpenAPI description into $openapi/node_modules (npm ci)"
+    (cd "$openapi" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts --loglevel=error \
+        --cache "${STAGEFLOW_NPM_CACHE:-$HOME/.cache/stageflow/npm}" >/dev/null)
+    echo "$openapi_want" > "$openapi_stamp"
+  else
+    say "npm not found: the GitHub forge contract tests will be skipped (install Node.js 18+ with npm)"
+  fi
+fi
 say "ready: tools in ${STAGEFLOW_TOOLS_CACHE:-$HOME/.cache/stageflow/tools}/bin, Python in .venv"

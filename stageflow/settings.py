@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stageflow.errors import TerminalError
 
@@ -48,11 +48,22 @@ class PlatformSettings(BaseModel):
     registry: str = Field(description="host:port of the OCI registry images are pushed to")
     docker_host: str | None = None
     kubeconfig: Path
-    forge_kind: Literal["local"] = "local"
+    forge_kind: Literal["local", "github"] = "local"
     forge_root: Path
+    # GitHub forge (forge_kind="github"). The token is never a setting: it comes from the
+    # GitHubCredentials block named here (blocks/github.py), or STAGEFLOW_GITHUB_TOKEN.
+    github_owner: str | None = Field(None, description="organisation (or user) that owns the repositories")
+    github_api_url: str = Field("https://api.github.com", description="REST API root (GitHub Enterprise: https://HOST/api/v3)")
+    github_credentials_block: str = Field("stageflow-github", description="name of the GitHubCredentials block")
     infra_repo: str = "infrastructure"
     chart: Path = PROJECT_ROOT / "charts" / "service"
     timeouts: Timeouts = Timeouts()
+
+    @model_validator(mode="after")
+    def _github_needs_an_owner(self) -> PlatformSettings:
+        if self.forge_kind == "github" and not self.github_owner:
+            raise ValueError("forge_kind 'github' needs github_owner (the organisation that owns the repositories)")
+        return self
 
     @property
     def workdir(self) -> Path:

@@ -15,9 +15,9 @@ from tasks.retry import RETRY_POLICY
 
 
 def infra_repo(settings: PlatformSettings, workdir: Path) -> InfraRepo:
-    from stageflow.adapters.forge.factory import forge_from_settings
+    from tasks.forge import forge_for
 
-    forge = forge_from_settings(settings)
+    forge = forge_for(settings)
     repo = forge.get_repo(settings.infra_repo)
     if repo is None:
         from stageflow.errors import NotFound

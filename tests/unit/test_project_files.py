@@ -30,3 +30,14 @@ def test_platform_block_converts_to_settings(tmp_path):
                               kubeconfig=tmp_path / "kubeconfig", forge_root=tmp_path / "forge")
     settings = block.to_settings()
     assert settings.registry == "127.0.0.1:5000" and settings.infra_repo == "infrastructure"
+
+
+def test_platform_block_carries_the_github_forge_settings(tmp_path):
+    from blocks.platform import StageflowPlatform
+
+    block = StageflowPlatform(home=tmp_path, prefect_api_url="http://127.0.0.1:4200/api", registry="ghcr.io",
+                              kubeconfig=tmp_path / "kubeconfig", forge_root=tmp_path / "forge",
+                              forge_kind="github", github_owner="acme")
+    settings = block.to_settings()
+    assert settings.forge_kind == "github" and settings.github_owner == "acme"
+    assert settings.github_credentials_block == "stageflow-github"

@@ -11,7 +11,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -98,3 +98,30 @@ class RecordStore:
         tmp = self.directory / f".{key}.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(record.model_dump(mode="json"), indent=2) + "\n")
         os.replace(tmp, self.path(key))
+
+
+class JsonDocument:
+    """One JSON object at ``<repo>.git/stageflow/<name>.json`` (repository settings such as
+    variables or webhooks). ``private`` documents are created 0600 and stay so: they hold secret
+    values, and the mode is set before the first byte is written."""
+
+    def __init__(self, git_dir: Path, name: str, *, private: bool = False):
+        self.path = git_dir / "stageflow" / f"{name}.json"
+        self.private = private
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    def save(self, document: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if self.private else 0o644)
+        with os.fdopen(fd, "w") as handle:
+            if self.private:
+                os.fchmod(handle.fileno(), 0o600)  # a leftover tmp file may have had another mode
+            json.dump(document, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, self.path)

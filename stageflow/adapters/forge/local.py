@@ -5,7 +5,8 @@
     forge.commit_files("infrastructure", {"README.md": "hi\\n"}, "Initial commit")
 
 Pull requests and releases are JSON records inside the repository (``<name>.git/stageflow/``);
-releases also create an annotated tag. Every change to one repository happens under that
+releases also create an annotated tag. Repository settings (protection, variables, secrets,
+environments, webhooks) are JSON documents beside them (``_local_settings.py``). Every change to one repository happens under that
 repository's lock, so concurrent writers serialise per repository and never block each other
 across repositories; scratch clones live in private temporary directories.
 """
@@ -23,8 +24,10 @@ from typing import Literal
 from stageflow.adapters.forge._bare import (
     RecordStore, branch_commit, commit_tree, is_ancestor, list_refs, resolve_commit, set_ref,
 )
+from stageflow.adapters.forge._local_settings import LocalRepositorySettings
 from stageflow.adapters.forge.base import (
-    DEFAULT_AUTHOR, PullRequest, PullRequestState, Release, RepoInfo, validate_ref_name, validate_repo_name,
+    DEFAULT_AUTHOR, PullRequest, PullRequestState, Release, RepoInfo, revert_branch_name, validate_ref_name,
+    validate_repo_name,
 )
 from stageflow.adapters.git import GitError, exclusive_lock, identity_env, run_git, try_git, validate_tree_paths
 from stageflow.errors import NotFound, Problem, TerminalError, ValidationFailed
@@ -32,7 +35,7 @@ from stageflow.errors import NotFound, Problem, TerminalError, ValidationFailed
 __all__ = ["LocalForge"]
 
 
-class LocalForge:
+class LocalForge(LocalRepositorySettings):
     """A ``Forge`` over bare repositories ``root/<name>.git``, driven by the git CLI."""
 
     def __init__(self, root: Path):
@@ -198,6 +201,25 @@ class LocalForge:
             self._pulls(repo).save(str(number), closed)
             return closed
 
+    def revert_pull_request(self, repo: str, number: int, *,
+                            title: str | None = None) -> tuple[PullRequest, bool]:
+        git_dir = self._existing(repo)
+        branch = revert_branch_name(number)
+        with self._lock(repo):
+            pr = self._require_pull(repo, number)
+            if pr.state != "merged" or pr.merge_commit is None:
+                raise TerminalError(f"pull request #{number} in {repo!r} is {pr.state}, only a merged one can be reverted")
+            # An earlier attempt's revert, open or already merged, is the answer to this call too.
+            for state in ("open", "merged"):
+                if (earlier := self.find_pull_request(repo, branch, pr.base, state)) is not None:
+                    return earlier, False
+            if branch_commit(git_dir, branch) is None:
+                self._revert_in_scratch_clone(git_dir, repo, pr, branch)
+        # Outside the lock (open_pull_request takes it; flock does not nest); it adopts a PR a
+        # concurrent caller opened in between.
+        body = f"Reverts #{number} (merge commit {pr.merge_commit})."
+        return self.open_pull_request(repo, branch, pr.base, title or f'Revert "{pr.title}"', body)
+
     # --- releases and tags --------------------------------------------------------------------
     def create_release(self, repo: str, tag: str, *, ref: str = "main", name: str | None = None,
                        body: str = "") -> tuple[Release, bool]:
@@ -289,6 +311,27 @@ class LocalForge:
             # We hold the repository lock, so this is a fast-forward of the base branch.
             run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{pr.base}"], work)
             return run_git(["rev-parse", "HEAD"], work).strip()
+
+    @staticmethod
+    def _revert_in_scratch_clone(git_dir: Path, repo: str, pr: PullRequest, branch: str) -> None:
+        """Commit the inverse of ``pr``'s merge commit on top of its base, as ``branch``."""
+        merge_commit = pr.merge_commit or ""
+        parents = run_git(["rev-list", "--parents", "-n1", merge_commit], git_dir).split()[1:]
+        with tempfile.TemporaryDirectory(prefix="stageflow-revert-") as scratch:
+            work = Path(scratch) / "work"
+            run_git(["clone", "--quiet", "--no-tags", "--single-branch", "--branch", pr.base,
+                     str(git_dir), str(work)], None)
+            mainline = ["-m", "1"] if len(parents) > 1 else []  # undo relative to the base side
+            try:
+                run_git(["revert", "--no-commit", *mainline, merge_commit], work, identity_env(*DEFAULT_AUTHOR))
+            except GitError as exc:
+                raise TerminalError(f"pull request #{pr.number} in {repo!r} cannot be reverted cleanly: "
+                                    f"later changes to {pr.base!r} conflict with it: {exc.output}") from exc
+            if try_git(["diff", "--cached", "--quiet"], work) is not None:
+                raise TerminalError(f"pull request #{pr.number} in {repo!r} is already undone on {pr.base!r}")
+            message = f'Revert "{pr.title}"\n\nThis reverts pull request #{pr.number}, merge commit {merge_commit}.\n'
+            run_git(["commit", "--quiet", "--no-verify", "-F", "-"], work, identity_env(*DEFAULT_AUTHOR), input=message)
+            run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"], work)
 
 
 def _merge_that_brought(git_dir: Path, head_sha: str, base_sha: str) -> str:
