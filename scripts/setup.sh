@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Everything `make demo` and `make test` need on a fresh machine, idempotent and cached:
-#   1. Debian packages: docker.io (engine), docker-registry (OCI registry), git, shellcheck (actionlint uses it)
+#   1. Debian packages: docker.io (engine), docker-registry (OCI registry), git, shellcheck (actionlint uses it),
+#      debootstrap (builds the local Python base image the service template's Dockerfile is tested with)
 #   2. a Python venv in .venv with Stageflow and its pinned dependencies
 #   3. Go tools built from the Go module proxy into ~/.cache/stageflow/tools (scripts/build-tools.sh)
 #   4. GitHub's OpenAPI description (npm @octokit/openapi, pinned by tools/github-openapi/package-lock.json)
@@ -10,7 +11,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 say() { printf '[setup] %s\n' "$*" >&2; }
 
-packages=(docker.io docker-registry git ca-certificates shellcheck)
+packages=(docker.io docker-registry git ca-certificates shellcheck debootstrap)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -143,6 +143,46 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_onboard(args: argparse.Namespace) -> int:
+    import getpass
+
+    from stageflow.onboarding.request import OnboardRequest
+
+    # Without --owner, the person running the command owns the service (the flow itself insists on one).
+    owners = args.owner or [getpass.getuser()]
+    # Bad input fails here, before the platform or Prefect is touched.
+    OnboardRequest(args.app, args.service, owners, args.template, args.port, args.database).validate()
+    settings = load_settings()
+    _use_platform(settings)
+    from flows.onboard_service import onboard_service
+
+    summary = onboard_service(app=args.app, service=args.service, owners=owners, template=args.template,
+                              port=args.port, database=args.database, auto_merge=not args.no_auto_merge)
+    if summary.already_onboarded:
+        _out(f"{summary.app}/{summary.service} is already onboarded: nothing changed")
+    else:
+        _out(f"{summary.app}/{summary.service} onboarded: {'; '.join(summary.changed)}")
+    _out(f"repository: {summary.repository_url}\ninfra PR:   #{summary.infra_pr} ({summary.infra_state})\n"
+         f"namespaces: {', '.join(summary.namespaces)}")
+    return 0
+
+
+def cmd_update_template(args: argparse.Namespace) -> int:
+    from stageflow.onboarding.request import validate_update_target
+
+    validate_update_target(args.app, args.service)  # before Prefect is imported or the platform touched
+    settings = load_settings()
+    _use_platform(settings)
+    from flows.update_service_template import update_service_template
+
+    results = update_service_template(app=args.app, service=args.service)
+    for r in results:
+        pr = f" PR #{r.pr_number}" if r.pr_number else ""
+        conflicts = f"  CONFLICTS: {', '.join(r.conflicts)}" if r.conflicts else ""
+        _out(f"{r.repository}: {r.state}{pr} {r.from_version or ''}->{r.to_version or ''}{conflicts}".rstrip())
+    return 0
+
+
 def cmd_spec_validate(args: argparse.Namespace) -> int:
     from stageflow.spec import validate_tree
 
@@ -211,6 +251,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", help="only this application")
     p.add_argument("--output", choices=["table", "json"], default="table", help="output format (default: table)")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("onboard", help="run onboard-service: a new service repository, registered on the platform",
+                       description="Renders the service template into a new repository <app>-<service>, configures "
+                                   "it (branch protection, CI variables), registers the service in the infrastructure "
+                                   "repo through a pull request (merged unless --no-auto-merge) and ensures the "
+                                   "namespaces <app>-test and <app>-prod. Safe to run again.",
+                       epilog="example: stageflow onboard shop orders --owner alice --database postgres",
+                       formatter_class=fmt)
+    p.add_argument("app", help="application name, e.g. shop (created if new)")
+    p.add_argument("service", help="new service name, e.g. orders")
+    p.add_argument("--owner", action="append", metavar="LOGIN", help="owner (repeat): CODEOWNERS and, for a new "
+                                                                     "app, its owners and approvers (default: you)")
+    p.add_argument("--template", default="python", help="service template (default: python)")
+    p.add_argument("--port", type=int, default=8080, help="port the service listens on (default: 8080)")
+    p.add_argument("--database", default="none", choices=["none", "postgres", "mongodb"],
+                   help="database per stage (default: none)")
+    p.add_argument("--no-auto-merge", action="store_true", help="leave the infra pull request open for review")
+    p.set_defaults(func=cmd_onboard)
+
+    p = sub.add_parser("update-template", help="run update-service-template: PRs with the newest service template",
+                       description="For every service rendered from a template (or one), runs copier update to the "
+                                   "newest template version and opens a pull request in its repository; conflicts "
+                                   "are listed in the PR. Safe to run again: open PRs are adopted.")
+    p.add_argument("app", nargs="?", help="only the services of this app")
+    p.add_argument("service", nargs="?", help="only this service")
+    p.set_defaults(func=cmd_update_template)
 
     p = sub.add_parser("spec", help="work with infrastructure repo specs")
     spec_sub = p.add_subparsers(dest="spec_command", required=True, metavar="SUBCOMMAND")

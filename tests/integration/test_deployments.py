@@ -173,7 +173,8 @@ def test_every_deployment_of_prefect_yaml_is_registered_with_its_parameter_schem
         expected = parameter_schema(load_flow_from_entrypoint(str(PROJECT_ROOT / spec["entrypoint"]))).model_dump()
         schema = registered["parameter_openapi_schema"]
         assert registered["work_pool_name"] == WORK_POOL and registered["entrypoint"] == spec["entrypoint"]
-        assert schema["required"] == expected["required"] and set(schema["required"]) <= set(schema["properties"])
+        required = schema.get("required", [])
+        assert required == expected.get("required", []) and set(required) <= set(schema["properties"])
         assert all(p.get("description") for p in schema["properties"].values()), "the UI form describes every field"
 
     # Registering again updates in place: same ids, one trigger automation each, not two.
