@@ -18,6 +18,10 @@ from stageflow.onboarding.request import TEMPLATES, OnboardRequest, service_spec
 from stageflow.onboarding.template_repo import MANIFEST, publish_template
 from stageflow.spec import App, load_spec, new_infra_tree, service_path
 
+# The version after the template's current one: what a template change is published as.
+_major, _minor, _ = (TEMPLATES["python"] / "VERSION").read_text().strip().split(".")
+NEXT = f"{_major}.{int(_minor) + 1}.0"
+
 REGISTRY = "127.0.0.1:5000"
 INFRA = "infrastructure"
 
@@ -50,13 +54,13 @@ def test_a_changed_template_needs_a_new_version(forge: LocalForge, tmp_path: Pat
     with pytest.raises(TerminalError, match="raise its VERSION"):
         publish_template(forge, "python", folder=folder)
     (folder / "template" / "CODEOWNERS.jinja").unlink()
-    (folder / "VERSION").write_text("1.1.0\n")
+    (folder / "VERSION").write_text(f"{NEXT}\n")
     v2 = publish_template(forge, "python", folder=folder)
     repo = "stageflow-template-python"
-    assert v2.created and forge.list_tags(repo) == sorted([v1.version, "1.1.0"])
+    assert v2.created and forge.list_tags(repo) == sorted([v1.version, NEXT])
     assert forge.read_file(repo, "template/CODEOWNERS.jinja", ref=v1.version) is not None  # old tag intact
-    assert forge.read_file(repo, "template/CODEOWNERS.jinja", ref="1.1.0") is None  # removed in the new one
-    assert "template/CODEOWNERS.jinja" not in forge.read_file(repo, MANIFEST, ref="1.1.0")
+    assert forge.read_file(repo, "template/CODEOWNERS.jinja", ref=NEXT) is None  # removed in the new one
+    assert "template/CODEOWNERS.jinja" not in forge.read_file(repo, MANIFEST, ref=NEXT)
 
 
 # --- render ------------------------------------------------------------------------------------
@@ -189,16 +193,16 @@ def test_update_template_proposes_a_pr_and_reports_conflicts(forge: LocalForge, 
     template_make = (folder / "template" / "Makefile.jinja").read_text()
     (folder / "template" / "Makefile.jinja").write_text(template_make.replace("## list the targets", "## targets"))
     (folder / "template" / "SECURITY.md").write_text("Report vulnerabilities to the platform team.\n")
-    (folder / "VERSION").write_text("1.1.0\n")
+    (folder / "VERSION").write_text(f"{NEXT}\n")
     publish_template(forge, "python", folder=folder)
 
     proposed = update_template.run(config, forge)
-    assert (proposed.state, proposed.from_version, proposed.to_version) == ("proposed", v1.version, "1.1.0")
+    assert (proposed.state, proposed.from_version, proposed.to_version) == ("proposed", v1.version, NEXT)
     assert proposed.pr_created and proposed.conflicts == ["Makefile"]
-    branch = update_template.branch_for("1.1.0")
+    branch = update_template.branch_for(NEXT)
     assert forge.read_file("shop-orders", "SECURITY.md", branch) is not None
     assert update_template.CONFLICT_MARKER in forge.read_file("shop-orders", "Makefile", branch)
-    assert yaml.safe_load(forge.read_file("shop-orders", ".copier-answers.yml", branch))["_commit"] == "1.1.0"
+    assert yaml.safe_load(forge.read_file("shop-orders", ".copier-answers.yml", branch))["_commit"] == NEXT
     pr = forge.get_pull_request("shop-orders", proposed.pr_number)
     assert "`Makefile`" in pr.body and pr.state == "open"
     again = update_template.run(config, forge)

@@ -84,11 +84,16 @@ def test_workflow_passes_actionlint_and_wires_the_deployments(generated: Path) -
     triggers = ci[True]  # YAML 1.1 reads the key `on` as true
     assert set(triggers) == {"push", "pull_request", "release"} and triggers["release"] == {"types": ["published"]}
     assert ci["jobs"]["test"]["name"] == "test"  # the required check configure_repo sets
-    deploy = json.dumps(ci["jobs"]["deploy-test"])
-    assert "build-to-test/build-to-test" in deploy and "${GITHUB_SHA}" in deploy
-    assert "release-to-prod/release-to-prod" in json.dumps(ci["jobs"]["release-to-prod"])
-    assert '"idempotency_key"' not in workflow.read_text()  # the key is built by the script, from the commit
-    assert "idempotency_key" in (generated / ".github" / "run-deployment.sh").read_text()
+    deploy = ci["jobs"]["deploy-test"]
+    assert deploy["uses"] == "./.github/workflows/call-deployment.yaml"
+    assert deploy["with"]["deployment"] == "build-to-test/build-to-test"
+    assert deploy["with"]["idempotency-key"].endswith("/${{ github.sha }}")  # one rollout per commit
+    assert set(deploy["secrets"]) == {"PREFECT_API_URL", "PREFECT_API_AUTH_STRING", "PREFECT_API_KEY"}
+    release = ci["jobs"]["release-to-prod"]
+    assert release["with"]["deployment"] == "release-to-prod/release-to-prod"
+    # The generated repo calls deployments exactly as Stageflow's shipped reusable workflow does.
+    shipped = Path(__file__).resolve().parents[2] / "deployments" / "github-actions" / "call-deployment.yaml"
+    assert (generated / ".github" / "workflows" / "call-deployment.yaml").read_text() == shipped.read_text()
 
 
 def test_devcontainer_has_the_toolchain_and_telepresence_needs(generated: Path) -> None:
