@@ -15,7 +15,7 @@ from tasks.retry import RETRY_POLICY
 
 
 def infra_repo(settings: PlatformSettings, workdir: Path) -> InfraRepo:
-    from tasks.forge import forge_for
+    from tasks.forge import forge_for, git_auth_header
 
     forge = forge_for(settings)
     repo = forge.get_repo(settings.infra_repo)
@@ -23,7 +23,7 @@ def infra_repo(settings: PlatformSettings, workdir: Path) -> InfraRepo:
         from stageflow.errors import NotFound
 
         raise NotFound(f"infrastructure repository {settings.infra_repo!r} does not exist on the forge")
-    return InfraRepo(repo.clone_url, workdir)
+    return InfraRepo(repo.clone_url, workdir, auth_header=git_auth_header(settings))
 
 
 @task(name=resolve_image.KIND, **RETRY_POLICY)

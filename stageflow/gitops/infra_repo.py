@@ -12,12 +12,13 @@ checkout holds a lock beside it, so two threads sharing one workdir take turns.
 """
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from stageflow.adapters.git import (
     GitCommandFailed, GitError, PushRejected, exclusive_lock, identity_env, redact, ref_name_problem, run_git, try_git,
@@ -47,13 +48,25 @@ class InfraRepo:
     """One working checkout of ``clone_url`` at ``workdir``, tracking ``branch``."""
 
     def __init__(self, clone_url: str, workdir: Path, *, branch: str = "main",
-                 author: tuple[str, str] = ("stageflow", "stageflow@localhost")):
+                 author: tuple[str, str] = ("stageflow", "stageflow@localhost"),
+                 auth_header: SecretStr | None = None):
         if (problem := ref_name_problem(branch)) is not None:
             raise ValidationFailed(Problem("branch", problem), summary=f"invalid branch name {branch!r}")
         self.clone_url = clone_url
         self.workdir = Path(workdir)
         self.branch = branch
         self._identity = identity_env(*author)
+        # Credentials for an https remote (e.g. GitHub) travel as an HTTP header that git reads
+        # from its environment for fetch and push only: never in the URL, .git/config or argv.
+        self._remote_env = {} if auth_header is None else {
+            "GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": auth_header.get_secret_value()}
+
+    @staticmethod
+    def basic_auth(user: str, token: SecretStr) -> SecretStr:
+        """The ``Authorization`` header for token auth over https (GitHub: user ``x-access-token``)."""
+        raw = f"{user}:{token.get_secret_value()}".encode()
+        return SecretStr(f"Authorization: Basic {base64.b64encode(raw).decode()}")
 
     def __repr__(self) -> str:
         return f"InfraRepo({redact(self.clone_url)!r}, {str(self.workdir)!r}, branch={self.branch!r})"
@@ -88,7 +101,8 @@ class InfraRepo:
                 return None
             for attempt in range(1, attempts + 1):
                 try:
-                    run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], self.workdir)
+                    run_git(["push", "--quiet", "origin", f"HEAD:refs/heads/{self.branch}"], self.workdir,
+                            self._remote_env)
                     return self.head()
                 except PushRejected as exc:
                     lost = exc
@@ -167,7 +181,7 @@ class InfraRepo:
         remote_ref = f"refs/remotes/origin/{self.branch}"
         try:
             run_git(["fetch", "--quiet", "--no-tags", "origin", f"+refs/heads/{self.branch}:{remote_ref}"],
-                    self.workdir)
+                    self.workdir, self._remote_env)
         except GitError as exc:
             if "couldn't find remote ref" not in exc.output.lower():
                 raise

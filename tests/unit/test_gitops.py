@@ -240,3 +240,40 @@ def test_workdir_that_is_not_a_checkout_is_left_alone(seeded, tmp_path):
         InfraRepo(seeded.as_uri(), workdir).sync()
     assert (workdir / "notes.txt").read_text() == "keep me\n"
     assert not os.path.exists(workdir / ".git")
+
+
+def test_https_credentials_travel_as_a_header_never_in_url_config_or_errors(tmp_path) -> None:
+    """A GitHub-style remote: git sends the token as an Authorization header (from its environment)
+    on fetch; it is not written to .git/config, the URL or an error message."""
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from pydantic import SecretStr
+
+    from stageflow.errors import StageflowError
+
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        repo = InfraRepo(f"http://127.0.0.1:{server.server_port}/acme/infrastructure.git", tmp_path / "co",
+                         auth_header=InfraRepo.basic_auth("x-access-token", SecretStr("s3cret-token")))
+        with pytest.raises(StageflowError) as caught:
+            repo.sync()
+    finally:
+        server.shutdown()
+    expected = "Basic " + base64.b64encode(b"x-access-token:s3cret-token").decode()
+    assert expected in seen
+    assert "s3cret" not in str(caught.value) and "s3cret" not in repr(repo)
+    assert "s3cret" not in (tmp_path / "co" / ".git" / "config").read_text()

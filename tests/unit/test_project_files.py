@@ -41,3 +41,19 @@ def test_platform_block_carries_the_github_forge_settings(tmp_path):
     settings = block.to_settings()
     assert settings.forge_kind == "github" and settings.github_owner == "acme"
     assert settings.github_credentials_block == "stageflow-github"
+
+
+def test_a_github_infra_repo_is_reached_with_the_token_as_basic_auth(tmp_path, monkeypatch):
+    import base64
+
+    from stageflow.settings import PlatformSettings
+    from tasks.forge import git_auth_header
+
+    base = dict(home=tmp_path, prefect_api_url="http://127.0.0.1:4200/api", registry="ghcr.io",
+                kubeconfig=tmp_path / "kubeconfig", forge_root=tmp_path / "forge")
+    assert git_auth_header(PlatformSettings(**base)) is None  # the local forge needs none
+    monkeypatch.setenv("STAGEFLOW_GITHUB_TOKEN", "ghp_example")
+    header = git_auth_header(PlatformSettings(**base, forge_kind="github", github_owner="acme"))
+    expected = base64.b64encode(b"x-access-token:ghp_example").decode()
+    assert header.get_secret_value() == f"Authorization: Basic {expected}"
+    assert "ghp_example" not in repr(header)
