@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from stageflow.adapters.git import ref_name_problem
+from stageflow.adapters.git import ref_name_problem, validate_tree_paths
 from stageflow.errors import Problem, ValidationFailed
 from stageflow.spec.names import REPOSITORY_MAX, label_problem
 
@@ -36,6 +36,7 @@ __all__ = [
     "Release",
     "RepoInfo",
     "revert_branch_name",
+    "validate_commit",
     "validate_config_name",
     "validate_environment_name",
     "validate_ref_name",
@@ -169,6 +170,16 @@ def validate_ref_name(name: str, *, field: str) -> None:
     problem = ref_name_problem(name) if isinstance(name, str) else "must be a string"
     if problem is not None:
         raise ValidationFailed(Problem(field, problem), summary=f"invalid {field} name {name!r}")
+
+
+def validate_commit(files: dict[str, str | None], message: str, *, branch: str, base: str | None) -> None:
+    """What every forge checks before ``commit_files`` touches anything."""
+    validate_ref_name(branch, field="branch")
+    if base is not None:
+        validate_ref_name(base, field="base")
+    validate_tree_paths(list(files))
+    if not message.strip():
+        raise ValidationFailed(Problem("message", "must not be empty"), summary="invalid commit")
 
 
 @runtime_checkable

@@ -35,8 +35,8 @@ from stageflow.adapters.forge._github_errors import GitHubRefused, github_errors
 from stageflow.adapters.forge._github_git import blob_index, change_entries, commit_tree, revert_entries
 from stageflow.adapters.forge._github_settings import GitHubRepositorySettings
 from stageflow.adapters.forge.base import (
-    DEFAULT_AUTHOR, PullRequest, PullRequestState, Release, RepoInfo, revert_branch_name, validate_ref_name,
-    validate_repo_name,
+    DEFAULT_AUTHOR, PullRequest, PullRequestState, Release, RepoInfo, revert_branch_name, validate_commit,
+    validate_ref_name, validate_repo_name,
 )
 from stageflow.adapters.git import validate_tree_paths
 from stageflow.errors import NotFound, Problem, TerminalError, ValidationFailed
@@ -119,12 +119,7 @@ class GitHubForge(GitHubRepositorySettings):
                      branch: str = "main", base: str | None = None,
                      author: tuple[str, str] = DEFAULT_AUTHOR) -> str | None:
         gh_repo = self._repo(repo)
-        validate_ref_name(branch, field="branch")
-        if base is not None:
-            validate_ref_name(base, field="base")
-        validate_tree_paths(list(files))
-        if not message.strip():
-            raise ValidationFailed(Problem("message", "must not be empty"), summary="invalid commit")
+        validate_commit(files, message, branch=branch, base=base)
         ref = self._branch_ref(gh_repo, branch)
         start = ref.object.sha if ref is not None else self._require_branch(gh_repo, base or gh_repo.default_branch)
         entries = change_entries(gh_repo, blob_index(gh_repo, start), files)

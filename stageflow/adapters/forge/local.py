@@ -26,8 +26,8 @@ from stageflow.adapters.forge._bare import (
 )
 from stageflow.adapters.forge._local_settings import LocalRepositorySettings
 from stageflow.adapters.forge.base import (
-    DEFAULT_AUTHOR, PullRequest, PullRequestState, Release, RepoInfo, revert_branch_name, validate_ref_name,
-    validate_repo_name,
+    DEFAULT_AUTHOR, PullRequest, PullRequestState, Release, RepoInfo, revert_branch_name, validate_commit,
+    validate_ref_name, validate_repo_name,
 )
 from stageflow.adapters.git import GitError, exclusive_lock, identity_env, run_git, try_git, validate_tree_paths
 from stageflow.errors import NotFound, Problem, TerminalError, ValidationFailed
@@ -88,12 +88,7 @@ class LocalForge(LocalRepositorySettings):
                      branch: str = "main", base: str | None = None,
                      author: tuple[str, str] = DEFAULT_AUTHOR) -> str | None:
         git_dir = self._existing(repo)
-        validate_ref_name(branch, field="branch")
-        if base is not None:
-            validate_ref_name(base, field="base")
-        validate_tree_paths(list(files))
-        if not message.strip():
-            raise ValidationFailed(Problem("message", "must not be empty"), summary="invalid commit")
+        validate_commit(files, message, branch=branch, base=base)
         with self._lock(repo):
             parent = branch_commit(git_dir, branch)
             start = parent if parent is not None else self._branch_start(git_dir, repo, base)
