@@ -222,3 +222,15 @@ def test_concurrent_writers_on_several_repos_and_one_repo(forge):
     for name in names:
         assert commit_count(forge, name) == 4  # nothing lost, one commit per writer
         assert all(forge.read_file(name, f"file-{i}.txt") == f"{i}\n" for i in range(4))
+
+
+@pytest.mark.parametrize("files, message, field", [
+    ({"a.txt": "x"}, "   ", "message"),
+    ({"../a.txt": "x"}, "ok", "files['../a.txt']"),
+])
+def test_a_bad_commit_request_is_refused_before_anything_is_written(forge: LocalForge, files, message, field) -> None:
+    forge.create_repo("svc")
+    with pytest.raises(ValidationFailed) as caught:
+        forge.commit_files("svc", files, message)
+    assert any(field in p.field for p in caught.value.problems), str(caught.value)
+    assert forge.head_commit("svc") is None
