@@ -13,7 +13,7 @@ from typing import Literal
 from prefect.blocks.core import Block
 from pydantic import Field
 
-from stageflow.settings import PlatformSettings, Timeouts
+from stageflow.settings import DatabaseSettings, PlatformSettings, Timeouts
 
 
 class StageflowPlatform(Block):
@@ -35,10 +35,12 @@ class StageflowPlatform(Block):
     github_api_url: str = Field("https://api.github.com", description="GitHub REST API root")
     github_credentials_block: str = Field("stageflow-github", description="GitHubCredentials block with the token")
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    databases: DatabaseSettings = Field(default_factory=DatabaseSettings,
+                                        description="test database chart, Terraform modules and state backend")
 
     def to_settings(self) -> PlatformSettings:
         return PlatformSettings(home=self.home, prefect_api_url=self.prefect_api_url, registry=self.registry,
                                 kubeconfig=self.kubeconfig, forge_root=self.forge_root, infra_repo=self.infra_repo,
                                 docker_host=self.docker_host, timeouts=self.timeouts, forge_kind=self.forge_kind,
                                 github_owner=self.github_owner, github_api_url=self.github_api_url,
-                                github_credentials_block=self.github_credentials_block)
+                                github_credentials_block=self.github_credentials_block, databases=self.databases)

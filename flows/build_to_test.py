@@ -73,7 +73,8 @@ def build_to_test(app: str, service: str, commit: str, image: str | None = None)
                     source_commit=commit, flow_run_id=run_id()), cfg, work / "infra")
             with timings.step("helm upgrade"):
                 deployed = helm_deploy_task(helm_deploy.Config(
-                    service=svc, version=written.version, chart=cfg.chart), cfg)
+                    service=svc, version=written.version, chart=cfg.chart, database=spec.database(app, service, STAGE)),
+                    cfg)
             with timings.step("rollout + verify"):
                 verified = verify_rollout_task(verify_rollout.Config(
                     namespace=deployed.namespace, deployment=deployed.release,

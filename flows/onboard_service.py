@@ -1,7 +1,8 @@
 """``onboard-service``: a new service, ready to ship, registered on the platform.
 
 validate (input, then the platform's state)  ──►  publish template  ──►  render repo  ──►
-configure repo  ──►  register in infra (PR, merged by policy)  ──►  namespaces  ──►  summary artifact
+configure repo  ──►  register in infra (PR, merged by policy)  ──►  namespaces, hardened
+(ensure-app-stages)  ──►  test database (provision-database, when one was asked for)  ──►  summary artifact
 
 Nothing is created before both checks pass. Every step adopts what an earlier attempt made, so a
 re-run converges, and a finished onboarding run again reports "already onboarded" and changes
@@ -25,11 +26,13 @@ from stageflow.onboarding import configure_repo, ensure_namespaces, register_in_
 from stageflow.onboarding.compensation import Compensations
 from stageflow.onboarding.request import ANSWERS_FILE, OnboardRequest, check_onboarding_target, service_spec
 from stageflow.settings import PlatformSettings
+from stageflow.steps import ensure_app_stages
 from stageflow.spec import App, load_spec, namespace
 from tasks.forge import forge_for
 from tasks.onboarding import (
     configure_repo_task, ensure_namespaces_task, publish_template_task, register_in_infra_task, render_repo_task,
 )
+from tasks.stages import ensure_app_stages_task
 from tasks.steps import infra_repo
 
 # Test-only: fail with a terminal error right after the step of this KIND (or "summary"), to show
@@ -147,17 +150,55 @@ def _onboard(request: OnboardRequest, cfg: PlatformSettings, forge: Forge, undo:
     with timings.step("namespaces"):
         spaces = ensure_namespaces_task(ensure_namespaces.Config(app=request.app), cfg)
     changed += [f"namespace {name} created" for name in spaces.created]
+    with timings.step("harden stages"):
+        # Pod Security, quotas, network policies and RBAC of <app>-test / <app>-prod (ensure-app-stages).
+        hardened = ensure_app_stages_task(ensure_app_stages.Config(app=request.app), cfg)
+    if hardened.created or hardened.updated:
+        changed.append(f"stage policies: {len(hardened.created)} created, {len(hardened.updated)} repaired")
     _fail_after_for_tests(ensure_namespaces.KIND)
+
+    database = request.database
+    if request.database != "none" and registered_result.state == "registered":
+        with timings.step("test database"):
+            database = _test_database(request, cfg, undo, changed)
 
     summary = OnboardingSummary(
         app=request.app, service=request.service, already_onboarded=rerun and not changed,
         repository=rendered.repository, repository_url=rendered.web_url, template_version=template.version,
         app_created=app_is_new and registered_result.state == "registered", infra_pr=registered_result.pr_number,
         infra_pr_url=registered_result.pr_url, infra_state=registered_result.state, namespaces=spaces.namespaces,
-        database=request.database, changed=changed)
+        database=database, changed=changed)
     publish(summary, timings)
     _fail_after_for_tests(SUMMARY_STEP)
     return summary
+
+
+def _test_database(request: OnboardRequest, cfg: PlatformSettings, undo: Compensations, changed: list[str]) -> str:
+    """Provision the service's test database (the provision-database flow, as a subflow); undone
+    with the rest if onboarding fails afterwards. Returns what the summary shows."""
+    from flows.provision_database import provision_database
+    from stageflow.adapters.helm import Helm
+    from stageflow.adapters.kube import Kube
+    from stageflow.gitops import InfraRepo
+    from stageflow.steps import deprovision_test_database, record_database
+    from tasks.forge import git_auth_header
+
+    with run_workspace(cfg) as work:
+        existed = load_spec(infra_repo(cfg, work / "infra").sync()).database(request.app, request.service, "test")
+    db = provision_database(app=request.app, service=request.service, stage="test", engine=request.database)
+    if existed is None:
+        changed.append(f"test database {db.instance} in {namespace(request.app, 'test')}")
+
+        def remove() -> None:
+            deprovision_test_database.run(deprovision_test_database.Config(app=request.app, service=request.service),
+                                          Helm(cfg.kubeconfig), Kube(cfg.kubeconfig))
+            repo = forge_for(cfg).get_repo(cfg.infra_repo)
+            infra = InfraRepo(repo.clone_url, cfg.workdir / "onboarding-undo" / request.service,
+                              auth_header=git_auth_header(cfg))
+            record_database.run(record_database.Config(database=db, remove=True), infra)
+
+        undo.add(f"remove the test database {db.instance}", remove)
+    return f"{db.engine}: {db.host}:{db.port}, credentials in {db.credentials}"
 
 
 def _answers(request: OnboardRequest, cfg: PlatformSettings) -> dict[str, object]:
@@ -186,8 +227,10 @@ def publish(summary: OnboardingSummary, timings: Timings) -> None:
         ("; ".join(summary.changed) or "nothing changed")
     pr = f"[#{summary.infra_pr}]({summary.infra_pr_url}) ({summary.infra_state})" if summary.infra_pr else \
         f"none needed ({summary.infra_state})"
-    database = "none" if summary.database == "none" else \
-        f"{summary.database}: requested in the Service file; provisioned by the database flow once it exists"
+    database = summary.database  # "none", or what provision-database made
+    if summary.database in ("postgres", "mongodb"):  # asked for, but the registration is not merged yet
+        database = f"{summary.database}: requested; provision it once the infra pull request is merged " \
+                   f"(`stageflow db provision {summary.app} {summary.service} --stage test`)"
     merge_note = "" if summary.infra_state == "registered" else \
         "\n0. Merge the infra pull request above: until then the platform does not know the service."
     test_ns = namespace(summary.app, "test")

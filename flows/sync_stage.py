@@ -64,7 +64,8 @@ def sync_stage(app: str, stage: Literal["test", "prod"] = "test") -> StageSync:
         log.info("%s: %d of %d services have a version for %s", app, len(wanted), len(versions), stage)
         with stage_lock(app, stage):
             with timings.step("helm upgrade"):
-                deploys = [helm_deploy_task.submit(helm_deploy.Config(service=svc, version=v, chart=cfg.chart), cfg)
+                deploys = [helm_deploy_task.submit(helm_deploy.Config(
+                    service=svc, version=v, chart=cfg.chart, database=spec.database(app, svc.name, stage)), cfg)
                            for svc, v in wanted]
                 wait(deploys)
             with timings.step("rollout + verify"):

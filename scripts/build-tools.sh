@@ -4,6 +4,7 @@
 #   kwok                                                            <- sigs.k8s.io/kwok
 #   helm                                                            <- helm.sh/helm/v3
 #   actionlint (checks the GitHub Actions workflows we ship)          <- github.com/rhysd/actionlint
+#   kube-score (checks the rendered service chart and stage policies)  <- github.com/zegl/kube-score
 # Cache: ${STAGEFLOW_TOOLS_CACHE:-~/.cache/stageflow/tools}/<pin>/  (one folder per pin; reused
 # when present). Go's own caches live in ~/.cache/go-build and ~/.cache/go-mod.
 # Prints the bin folder holding every tool on its last line.
@@ -16,6 +17,7 @@ export GOFLAGS=-mod=mod CGO_ENABLED=0
 KWOK_VERSION=v0.8.0
 HELM_VERSION=v3.19.2
 ACTIONLINT_VERSION=v1.7.12
+KUBE_SCORE_VERSION=v1.20.0
 bin="$cache/bin"
 mkdir -p "$bin"
 
@@ -63,5 +65,10 @@ if ! fresh "$ACTIONLINT_VERSION" actionlint; then
   say "building actionlint $ACTIONLINT_VERSION"
   GOBIN="$bin" go install -trimpath -ldflags "-s -w -X github.com/rhysd/actionlint.version=$ACTIONLINT_VERSION" "github.com/rhysd/actionlint/cmd/actionlint@$ACTIONLINT_VERSION"
   stamp "$ACTIONLINT_VERSION" actionlint
+fi
+if ! fresh "$KUBE_SCORE_VERSION" kube-score; then
+  say "building kube-score $KUBE_SCORE_VERSION"
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w -X main.version=$KUBE_SCORE_VERSION" "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+  stamp "$KUBE_SCORE_VERSION" kube-score
 fi
 echo "$bin"

@@ -20,6 +20,8 @@ Typical session:
   stageflow demo                                 sample service built, pushed and rolled out to demo-test
   stageflow deploy shop orders --commit 3f2a9c1  roll the image tagged 3f2a9c1 out to shop-test
   stageflow status --app shop                    what runs where, and whether it drifted
+  stageflow release shop orders v1.4.0 --watch   promote a tested version to shop-prod (waits for approval)
+  stageflow approve RUN_ID --reason "looks good" approve it (an approver of the app, not the requester)
   eval "$(stageflow env)"; kubectl get pods -A   kubectl, helm, prefect against the platform
   stageflow down                                 stop everything (state is kept)
 
@@ -140,6 +142,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         _out(json.dumps([r.model_dump(exclude={"reason"}) for r in rows], indent=2))
     else:
         _out(render_table(rows))
+        from stageflow.cli_drift import last_drift
+
+        _out(last_drift(settings, _use_platform))
     return 0
 
 
@@ -252,6 +257,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", choices=["table", "json"], default="table", help="output format (default: table)")
     p.set_defaults(func=cmd_status)
 
+    from stageflow.cli_drift import cmd_drift
+
+    p = sub.add_parser("drift", help="run detect-drift: report (or --heal) where the cluster differs from the repo",
+                       description="Compares every app stage with the infrastructure repo: Helm releases, chart "
+                                   "versions, image digests, replicas and the namespace policies of "
+                                   "ensure-app-stages. Exit 0 when nothing differs, 1 when drift remains.")
+    p.add_argument("--app", help="only this application")
+    p.add_argument("--heal", action="store_true", help="make the cluster match the repo again, then check again")
+    p.set_defaults(func=lambda args: cmd_drift(args, _out, _use_platform))
+
     p = sub.add_parser("onboard", help="run onboard-service: a new service repository, registered on the platform",
                        description="Renders the service template into a new repository <app>-<service>, configures "
                                    "it (branch protection, CI variables), registers the service in the infrastructure "
@@ -277,6 +292,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("app", nargs="?", help="only the services of this app")
     p.add_argument("service", nargs="?", help="only this service")
     p.set_defaults(func=cmd_update_template)
+
+    from stageflow import cli_db, cli_dev, cli_release
+
+    def wrap(command):
+        return lambda args: command(args, _out, _use_platform)
+
+    cli_release.add_parsers(sub, fmt, wrap)
+    cli_db.add_parsers(sub, fmt, wrap)
+    cli_dev.add_parsers(sub, fmt, wrap)
 
     p = sub.add_parser("spec", help="work with infrastructure repo specs")
     spec_sub = p.add_subparsers(dest="spec_command", required=True, metavar="SUBCOMMAND")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -39,6 +39,30 @@ class Timeouts(BaseModel):
     rollout_seconds: float = Field(180, gt=0, description="how long a rollout may take to become Ready")
 
 
+class DatabaseSettings(BaseModel):
+    """Where databases come from: the in-cluster chart for Test, Terraform for Prod."""
+
+    model_config = ConfigDict(extra="forbid")
+    test_chart: Path = Field(PROJECT_ROOT / "charts" / "database", description="Helm chart of test databases")
+    terraform_modules: str = Field(str(PROJECT_ROOT / "terraform" / "modules"),
+                                   description="where the prod roots find rds-postgres / atlas-mongodb (a folder "
+                                               "or a git:: source)")
+    terraform_backend: Literal["local", "s3"] = Field("local", description="state backend of the prod roots")
+    state_bucket: str | None = Field(None, description="S3 bucket for the s3 backend")
+    aws_region: str = "eu-central-1"
+    aws_endpoint_url: str | None = Field(None, description="AWS API endpoint override (tests: moto's server)")
+    module_inputs: dict[Literal["postgres", "mongodb"], dict[str, Any]] = Field(
+        default_factory=dict, description="inputs every prod database root passes to its module, per engine: "
+                                          "postgres needs db_subnet_group_name and vpc_security_group_ids, "
+                                          "mongodb needs project_id (the Atlas project)")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> DatabaseSettings:
+        if self.terraform_backend == "s3" and not self.state_bucket:
+            raise ValueError("terraform_backend 's3' needs state_bucket")
+        return self
+
+
 class PlatformSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -58,6 +82,7 @@ class PlatformSettings(BaseModel):
     infra_repo: str = "infrastructure"
     chart: Path = PROJECT_ROOT / "charts" / "service"
     timeouts: Timeouts = Timeouts()
+    databases: DatabaseSettings = DatabaseSettings()
 
     @model_validator(mode="after")
     def _github_needs_an_owner(self) -> PlatformSettings:

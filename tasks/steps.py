@@ -73,3 +73,10 @@ def verify_rollout_task(config: verify_rollout.Config, settings: PlatformSetting
             log.info("rollout %s/%s: %s", config.namespace, config.deployment, line)
 
     return verify_rollout.run(config, Kube(settings.kubeconfig), on_progress=progress)
+
+
+@task(name="helm:revision", **RETRY_POLICY)
+def helm_revision_task(settings: PlatformSettings, namespace: str, release: str) -> int | None:
+    """The release's current revision (None when not installed): what a rollback returns to."""
+    current = Helm(settings.kubeconfig).status(release, namespace)
+    return current.revision if current is not None else None

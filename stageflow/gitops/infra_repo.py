@@ -13,6 +13,7 @@ checkout holds a lock beside it, so two threads sharing one workdir take turns.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -141,6 +142,18 @@ class InfraRepo:
                 if all(found.get(key.lower()) == value for key, value in wanted.items()):
                     return record
         return None
+
+    def commits_between(self, old: str, new: str, *, max_count: int = 200) -> list[str] | None:
+        """``"<sha7> <subject>"`` of each commit reachable from ``new`` but not ``old``, newest
+        first; None when either commit is not in this checkout's history."""
+        for sha in (old, new):
+            if not re.fullmatch(r"[0-9a-f]{7,40}", sha):
+                raise ValidationFailed(Problem("commit", f"must be a hex commit id (found {sha!r})"),
+                                       summary="invalid commit range")
+            if try_git(["cat-file", "-e", f"{sha}^{{commit}}"], self.workdir) is None:
+                return None
+        out = run_git(["log", f"--max-count={int(max_count)}", "--format=%h %s", f"{old}..{new}"], self.workdir)
+        return [line for line in out.splitlines() if line.strip()]
 
     def show_file(self, path: str, ref: str = "HEAD") -> str | None:
         """``path`` as of ``ref`` (a sha, branch, tag or ``HEAD~1``-style expression), or None."""

@@ -22,6 +22,7 @@ from stageflow.local.tools import tool
 __all__ = ["ControlPlane", "KubePorts"]
 
 NODE_COUNT = 2
+STORAGE_CLASS = "standard"
 STAGES = Path(__file__).with_name("kwok") / "stages.yaml"
 
 
@@ -59,7 +60,11 @@ class ControlPlane:
             tool("kube-controller-manager"), *args,
             f"--service-account-private-key-file={self.dir / 'sa.key'}",
             "--use-service-account-credentials=false",
-            "--controllers=*,-nodeipam,-persistentvolume-binder,-attachdetach,-cloud-node-lifecycle",
+            "--controllers=*,-nodeipam,-attachdetach,-cloud-node-lifecycle",
+            # Volume claims bind through the binder's built-in test provisioner (StorageClass
+            # "standard", see _ensure_storage_class): a directory under /tmp per volume, enough for
+            # simulated nodes, where no kubelet ever mounts anything.
+            "--enable-hostpath-provisioner=true",
             "--secure-port=0", "--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
         ])
         self.procs["kube-scheduler"].start([tool("kube-scheduler"), *args, "--secure-port=0"])
@@ -72,6 +77,7 @@ class ControlPlane:
         ])
         progress("kubernetes: registering simulated nodes")
         self._ensure_nodes()
+        self._ensure_storage_class()
 
     def stop(self) -> None:
         for name in ("kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"):
@@ -196,3 +202,21 @@ class ControlPlane:
                 and not n.spec.taints for n in nodes)
 
         wait_until(ready, timeout=60, what="kwok nodes", log=self.procs["kwok"].log_file)
+
+    def _ensure_storage_class(self) -> None:
+        """The default StorageClass, so a claim without storageClassName binds; adopted when it exists."""
+        from kubernetes import client, config
+        from kubernetes.client.exceptions import ApiException
+
+        api = client.StorageV1Api(config.new_client_from_config(str(self.kubeconfig)))
+        body = {
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+            "metadata": {"name": STORAGE_CLASS,
+                         "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubernetes.io/host-path", "reclaimPolicy": "Delete", "volumeBindingMode": "Immediate",
+        }
+        try:
+            api.create_storage_class(body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise

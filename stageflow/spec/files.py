@@ -14,12 +14,14 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from stageflow.errors import Problem, ValidationFailed
-from stageflow.spec.models import API_VERSION, App, DeployedVersion, Platform, Service, SpecModel
+from stageflow.spec.models import (API_VERSION, App, Database, DeployedVersion, Platform, ReleaseHistory, Service,
+                                   SpecModel)
 
 __all__ = ["KINDS", "SpecDocument", "parse_file", "to_yaml"]
 
-SpecDocument = Platform | App | Service | DeployedVersion
-KINDS: dict[str, type[SpecModel]] = {model.KIND: model for model in (Platform, App, Service, DeployedVersion)}
+SpecDocument = Platform | App | Service | DeployedVersion | ReleaseHistory | Database
+KINDS: dict[str, type[SpecModel]] = {model.KIND: model for model in (Platform, App, Service, DeployedVersion,
+                                                                       ReleaseHistory, Database)}
 _KIND_LIST = ", ".join(KINDS)
 
 

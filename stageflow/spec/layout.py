@@ -11,13 +11,15 @@ from stageflow.spec.files import to_yaml
 from stageflow.spec.models import Platform
 from stageflow.spec.names import STAGES, label_problem, registry_problem
 
-__all__ = ["APPS_DIR", "APP_FILE", "PLATFORM_FILE", "SERVICES_DIR", "app_path", "new_infra_tree", "platform_path",
-           "service_path", "version_path"]
+__all__ = ["APPS_DIR", "APP_FILE", "DATABASES_DIR", "PLATFORM_FILE", "RELEASES_DIR", "SERVICES_DIR", "app_path",
+           "database_path", "new_infra_tree", "platform_path", "release_history_path", "service_path", "version_path"]
 
 PLATFORM_FILE = "platform.yaml"
 APPS_DIR = "apps"
 APP_FILE = "app.yaml"
 SERVICES_DIR = "services"
+RELEASES_DIR = "releases"
+DATABASES_DIR = "databases"
 
 
 def platform_path() -> str:
@@ -36,10 +38,25 @@ def service_path(app: str, service: str) -> str:
 
 def version_path(app: str, service: str, stage: str) -> str:
     _check_segments(app=app, service=service)
+    _check_stage(stage)
+    return f"{APPS_DIR}/{app}/{stage}/{service}.yaml"
+
+
+def release_history_path(app: str, service: str) -> str:
+    _check_segments(app=app, service=service)
+    return f"{APPS_DIR}/{app}/{RELEASES_DIR}/{service}.yaml"
+
+
+def database_path(app: str, service: str, stage: str) -> str:
+    _check_segments(app=app, service=service)
+    _check_stage(stage)
+    return f"{APPS_DIR}/{app}/{DATABASES_DIR}/{stage}/{service}.yaml"
+
+
+def _check_stage(stage: str) -> None:
     if stage not in STAGES:
         raise ValidationFailed(Problem("stage", f"must be one of {', '.join(STAGES)} (found {stage!r})"),
                                summary="invalid stage")
-    return f"{APPS_DIR}/{app}/{stage}/{service}.yaml"
 
 
 def _check_segments(**segments: str) -> None:
@@ -68,6 +85,8 @@ platform.yaml                          kind: Platform         registry, chart, a
 apps/<app>/app.yaml                    kind: App              owners and approvers of the app
 apps/<app>/services/<service>.yaml     kind: Service          source repository, image, port, database
 apps/<app>/<stage>/<service>.yaml      kind: DeployedVersion  what runs at a stage (test, prod)
+apps/<app>/releases/<service>.yaml     kind: ReleaseHistory   every prod release: who approved, what ran
+apps/<app>/databases/<stage>/<service>.yaml  kind: Database  the service's own database at a stage
 ```
 
 Every file starts with `apiVersion: stageflow.dev/v1` and its `kind`. There is one file per

@@ -16,8 +16,8 @@ from pydantic_core import PydanticCustomError
 from stageflow.spec import names
 from stageflow.spec.names import Stage
 
-__all__ = ["API_VERSION", "App", "ChartRef", "DeployedVersion", "ImageRef", "Platform", "Service", "SourceRef",
-           "SpecModel"]
+__all__ = ["API_VERSION", "App", "ChartRef", "Database", "DeployedVersion", "ImageRef", "Platform", "ReleaseHistory",
+           "ReleaseRecord", "Service", "SourceRef", "SpecModel"]
 
 API_VERSION = "stageflow.dev/v1"
 
@@ -121,3 +121,67 @@ class DeployedVersion(SpecModel):
     chart: ChartRef
     values: dict[str, Any] = {}
     source: SourceRef | None = None
+
+
+ReleaseResult = Literal["succeeded", "failed", "rejected"]
+
+
+class ReleaseRecord(SpecModel):
+    """One production release (or rollback) and everything that links it together:
+    source commit -> image digest -> infra commit -> Helm revision -> approval -> verification."""
+
+    id: NonBlank = Field(description="the flow run that made the release")
+    kind: Literal["release", "rollback"] = "release"
+    version: NonBlank = Field(description="the release tag (or the digest when released by digest)")
+    image: ImageRef
+    source: SourceRef | None = None
+    requested_by: NonBlank
+    approver: NonBlank | None = None
+    reason: NonBlank | None = None
+    pull_request: NonBlank | None = Field(None, description="the infra pull request that changed prod")
+    infra_commit: Annotated[str, _rule(names.commit_problem)] | None = None
+    helm_revision: Annotated[int, Field(ge=1)] | None = None
+    result: ReleaseResult
+    verification: NonBlank = Field(description="what was checked, or why it failed")
+    rolled_back_to: NonBlank | None = Field(None, description="what prod runs again after an automatic rollback")
+    recorded_at: NonBlank
+
+
+class ReleaseHistory(SpecModel):
+    """``apps/<app>/releases/<service>.yaml``: the service's production releases, oldest first.
+
+    Written by the release flows only; a failed release stays here so that automation never
+    deploys that digest again by itself."""
+
+    KIND: ClassVar[str] = "ReleaseHistory"
+    app: Label
+    service: ServiceName
+    releases: list[ReleaseRecord] = []
+
+    def failed(self, digest: str) -> ReleaseRecord | None:
+        """The newest failed release of ``digest``, if it ever failed in prod."""
+        return next((r for r in reversed(self.releases) if r.image.digest == digest and r.result == "failed"), None)
+
+    def succeeded(self) -> list[ReleaseRecord]:
+        return [r for r in self.releases if r.result == "succeeded"]
+
+
+class Database(SpecModel):
+    """``apps/<app>/databases/<stage>/<service>.yaml``: the one database of a service at one stage.
+
+    Test databases run in ``<app>-test`` (installed with Helm); prod databases are managed cloud
+    databases (provisioned with Terraform). The file says where the database is and where its
+    credentials live, never the credentials themselves."""
+
+    KIND: ClassVar[str] = "Database"
+    app: Label
+    service: ServiceName
+    stage: Stage
+    engine: Literal["postgres", "mongodb"]
+    provider: Literal["helm", "terraform"]
+    instance: Label = Field(description="the database's identity: the Helm release in <app>-test, or the cloud "
+                                        "instance / cluster name; unique on the platform")
+    host: NonBlank
+    port: Annotated[int, Field(ge=1, le=65535)]
+    credentials: NonBlank = Field(description="where the credentials live: kubernetes:<namespace>/<secret> or "
+                                              "aws-secretsmanager:<arn> or atlas:<project>/<user>")

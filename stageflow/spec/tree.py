@@ -12,15 +12,16 @@ from typing import TypeVar
 
 from stageflow.errors import NotFound, Problem, ValidationFailed
 from stageflow.spec.files import parse_file
-from stageflow.spec.layout import APP_FILE, APPS_DIR, PLATFORM_FILE, SERVICES_DIR
-from stageflow.spec.models import App, DeployedVersion, Platform, Service, SpecModel
+from stageflow.spec.layout import APP_FILE, APPS_DIR, DATABASES_DIR, PLATFORM_FILE, RELEASES_DIR, SERVICES_DIR
+from stageflow.spec.models import App, Database, DeployedVersion, Platform, ReleaseHistory, Service, SpecModel
 from stageflow.spec.names import STAGES
 
 __all__ = ["PlatformSpec", "load_spec", "validate_tree"]
 
 M = TypeVar("M", bound=SpecModel)
 
-_APP_FOLDER_HOLDS = f"an app folder holds only {APP_FILE}, {SERVICES_DIR}/ and the stage folders " + \
+_APP_FOLDER_HOLDS = f"an app folder holds only {APP_FILE}, {SERVICES_DIR}/, {RELEASES_DIR}/, {DATABASES_DIR}/ and the " \
+    "stage folders " + \
     ", ".join(f"{stage}/" for stage in STAGES)
 
 
@@ -32,6 +33,8 @@ class PlatformSpec:
     apps: dict[str, App] = field(default_factory=dict)
     services: dict[tuple[str, str], Service] = field(default_factory=dict)  # (app, service)
     versions: dict[tuple[str, str, str], DeployedVersion] = field(default_factory=dict)  # (app, service, stage)
+    releases: dict[tuple[str, str], ReleaseHistory] = field(default_factory=dict)  # (app, service)
+    databases: dict[tuple[str, str, str], Database] = field(default_factory=dict)  # (app, service, stage)
 
     def app(self, name: str) -> App:
         try:
@@ -54,6 +57,15 @@ class PlatformSpec:
             raise ValidationFailed(Problem("stage", f"must be one of {', '.join(STAGES)} (found {stage!r})"),
                                    summary="invalid stage")
         return self.versions.get((app, service, stage))
+
+    def release_history(self, app: str, service: str) -> ReleaseHistory:
+        """The service's prod releases (an empty history before the first one)."""
+        self.service(app, service)
+        return self.releases.get((app, service)) or ReleaseHistory(app=app, service=service)
+
+    def database(self, app: str, service: str, stage: str) -> Database | None:
+        """The service's database at ``stage``, or None when it has none there."""
+        return self.databases.get((app, service, stage))
 
     def services_of(self, app: str) -> list[Service]:
         """The services of ``app`` sorted by name; NotFound if the app is not declared."""
@@ -93,6 +105,8 @@ class _Reader:
         self.apps: dict[str, App] = {}
         self.services: dict[tuple[str, str], Service] = {}
         self.versions: dict[tuple[str, str, str], DeployedVersion] = {}
+        self.releases: dict[tuple[str, str], ReleaseHistory] = {}
+        self.databases: dict[tuple[str, str, str], Database] = {}
         # Files that exist, valid or not: a broken services/x.yaml must not also make every
         # version of x "undeclared", which would bury the real problem under echoes of it.
         self.app_files: set[str] = set()
@@ -113,9 +127,11 @@ class _Reader:
             self._unexpected(apps_dir, f"{APPS_DIR} must be a folder")
         self._check_versions_refer_to_declared()
         self._check_unique_images()
+        self._check_databases()
         if platform is None:
             return None, self.problems
-        return PlatformSpec(platform, self.apps, self.services, self.versions), self.problems
+        return (PlatformSpec(platform, self.apps, self.services, self.versions, self.releases, self.databases),
+                self.problems)
 
     # --- walking ---------------------------------------------------------------------------
 
@@ -137,6 +153,17 @@ class _Reader:
                 for file in self._yaml_files(entry, "services/ holds one <service>.yaml per service"):
                     self.service_files.add((app, file.stem))
                     self._service_file(file, app)
+            elif entry.name == RELEASES_DIR and entry.is_dir():
+                for file in self._yaml_files(entry, f"{RELEASES_DIR}/ holds one <service>.yaml per released service"):
+                    self._release_file(file, app)
+            elif entry.name == DATABASES_DIR and entry.is_dir():
+                for stage_dir in self._entries(entry):
+                    if stage_dir.is_dir() and stage_dir.name in STAGES:
+                        for file in self._yaml_files(stage_dir, "holds one <service>.yaml per service with a database"):
+                            self._database_file(file, app, stage_dir.name)
+                    else:
+                        self._unexpected(stage_dir, f"{DATABASES_DIR}/ holds the stage folders "
+                                                    + ", ".join(f"{stage}/" for stage in STAGES))
             elif entry.name in STAGES and entry.is_dir():
                 for file in self._yaml_files(entry, f"{entry.name}/ holds one <service>.yaml per deployed service"):
                     self._version_file(file, app, entry.name)
@@ -170,6 +197,25 @@ class _Reader:
         if all(matches):
             self.versions[(app, model.service, stage)] = model
 
+    def _release_file(self, path: Path, app: str) -> None:
+        model = self._parse(path, ReleaseHistory)
+        if model is None:
+            return
+        matches = [self._matches(path, "app", model.app, app, "the app folder name"),
+                   self._matches(path, "service", model.service, path.stem, "the file name")]
+        if all(matches):
+            self.releases[(app, model.service)] = model
+
+    def _database_file(self, path: Path, app: str, stage: str) -> None:
+        model = self._parse(path, Database)
+        if model is None:
+            return
+        matches = [self._matches(path, "app", model.app, app, "the app folder name"),
+                   self._matches(path, "service", model.service, path.stem, "the file name"),
+                   self._matches(path, "stage", model.stage, stage, "the stage folder name")]
+        if all(matches):
+            self.databases[(app, model.service, stage)] = model
+
     # --- rules across files ------------------------------------------------------------------
 
     def _check_versions_refer_to_declared(self) -> None:
@@ -196,6 +242,27 @@ class _Reader:
                              "each service needs its own image repository", file))
             else:
                 first_user[service.image] = file
+
+    def _check_databases(self) -> None:
+        """One database per service and stage, never shared, never across stages."""
+        owner_of: dict[str, str] = {}
+        for (app, service, stage), db in sorted(self.databases.items()):
+            file = f"{APPS_DIR}/{app}/{DATABASES_DIR}/{stage}/{service}.yaml"
+            declared = self.services.get((app, service))
+            if (app, service) not in self.service_files:
+                self.problems.append(Problem("service", f"refers to service {service!r}, which is not declared", file))
+            elif declared is not None and declared.database != db.engine:
+                self.problems.append(Problem("engine", f"is {db.engine!r} but service {service!r} declares database: "
+                                                       f"{declared.database!r}", file))
+            # A Helm release name is unique per namespace; a cloud instance name per account.
+            instance = db.instance if db.provider == "terraform" else f"{app}-{stage}/{db.instance}"
+            for field_name, key in (("instance", instance), ("host", f"{db.host}:{db.port}"),
+                                    ("credentials", db.credentials)):
+                other = owner_of.setdefault(f"{field_name}={key}", file)
+                if other != file:
+                    self.problems.append(Problem(field_name, f"{key!r} is also the database of {other}: every service "
+                                                             "has its own database per stage, never shared", file))
+            self.problems.extend(Problem(f, rule, file) for f, rule in _stage_problems(db))
 
     # --- helpers -----------------------------------------------------------------------------
 
@@ -240,3 +307,37 @@ class _Reader:
 
     def _rel(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
+
+
+def _namespace_of(host: str) -> str | None:
+    """The Kubernetes namespace a cluster-internal host name points into (``x.ns``, ``x.ns.svc...``)."""
+    parts = host.split(".")
+    if len(parts) == 2 or (len(parts) >= 3 and parts[2] == "svc"):
+        return parts[1]
+    return None
+
+
+def _stage_problems(db: Database) -> list[tuple[str, str]]:
+    """A test database lives in <app>-test; a prod database is a managed one, never in a test namespace."""
+    test_ns = f"{db.app}-test"
+    host_ns = _namespace_of(db.host)
+    secret_ns = db.credentials.removeprefix("kubernetes:").split("/", 1)[0] \
+        if db.credentials.startswith("kubernetes:") else None
+    problems = []
+    if db.stage == "test":
+        if db.provider != "helm":
+            problems.append(("provider", "must be helm for a test database (it runs in the cluster)"))
+        if host_ns != test_ns:
+            problems.append(("host", f"must be a service in {test_ns} (e.g. {db.instance}.{test_ns}.svc.cluster.local): "
+                                     f"a test service never uses another stage's database (found {db.host!r})"))
+        if secret_ns != test_ns:
+            problems.append(("credentials", f"must be kubernetes:{test_ns}/<secret> (found {db.credentials!r})"))
+    else:
+        if db.provider != "terraform":
+            problems.append(("provider", "must be terraform for a prod database (a managed cloud database)"))
+        if host_ns is not None and host_ns.endswith("-test") or db.host.endswith("-test.svc.cluster.local"):
+            problems.append(("host", f"points at a test database ({db.host!r}): prod never uses a test database"))
+        if secret_ns is not None and secret_ns.endswith("-test"):
+            problems.append(("credentials", f"point at the test namespace {secret_ns!r}: prod never uses test "
+                                            "credentials"))
+    return problems

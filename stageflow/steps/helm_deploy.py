@@ -19,7 +19,8 @@ from pydantic import BaseModel, ConfigDict
 
 from stageflow.adapters.helm import Helm, HelmRelease
 from stageflow.adapters.kube import Kube
-from stageflow.spec import DeployedVersion, Service, namespace
+from stageflow.errors import Problem, ValidationFailed
+from stageflow.spec import Database, DeployedVersion, Service, namespace
 
 KIND = "helm:deploy"
 
@@ -29,6 +30,8 @@ class Config(BaseModel):
     service: Service
     version: DeployedVersion
     chart: Path
+    # The service's database at this stage, if it has one: its Secret reaches the pods via envFrom.
+    database: Database | None = None
 
 
 class Result(BaseModel):
@@ -40,8 +43,12 @@ class Result(BaseModel):
     changed: bool
 
 
-def chart_values(service: Service, version: DeployedVersion) -> dict[str, Any]:
-    """The values the service chart gets: what the spec says, then the stage's own overrides."""
+def chart_values(service: Service, version: DeployedVersion, database: Database | None = None) -> dict[str, Any]:
+    """The values the service chart gets: what the spec says, then the stage's own overrides.
+
+    A ``database`` adds ``database.secretName``: its Secret in this stage's namespace, or for a
+    managed prod database the Secret provision-database syncs from the cloud secret manager.
+    """
     base: dict[str, Any] = {
         "image": {"repository": version.image.repository, "digest": version.image.digest},
         "replicaCount": service.replicas,
@@ -49,7 +56,39 @@ def chart_values(service: Service, version: DeployedVersion) -> dict[str, Any]:
         "app": version.app,
         "stage": version.stage,
     }
+    if version.image.tag is not None:
+        # Informational only (the pods' app.kubernetes.io/version label); the chart still pulls by digest.
+        base["image"]["tag"] = version.image.tag
+    if database is not None and (database.app, database.service, database.stage) != (
+            version.app, version.service, version.stage):
+        # Another service's (or stage's) credentials must never reach these pods.
+        raise ValidationFailed(Problem("database", f"belongs to {database.app}/{database.service} at "
+                                                   f"{database.stage}, not {version.app}/{version.service} at "
+                                                   f"{version.stage}"))
+    secret = _stage_secret(database, namespace(version.app, version.stage))
+    if secret is not None:
+        base["database"] = {"secretName": secret}
     return _merge(base, version.values)
+
+
+def synced_secret_name(service: str) -> str:
+    """The Secret provision-database keeps in ``<app>-prod`` with a managed database's credentials,
+    copied from the cloud secret manager."""
+    return f"{service}-db"
+
+
+def _stage_secret(database: Database | None, ns: str) -> str | None:
+    """The Secret the pods get: ``kubernetes:<ns>/<secret>`` for this very namespace, or for a
+    managed (Terraform) database the Secret synced from its secret manager."""
+    if database is None:
+        return None
+    if database.provider == "terraform":
+        return synced_secret_name(database.service)
+    prefix = f"kubernetes:{ns}/"
+    if not database.credentials.startswith(prefix):
+        return None
+    secret = database.credentials.removeprefix(prefix)
+    return secret if secret and "/" not in secret else None
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -63,11 +102,15 @@ def namespace_labels(app: str, stage: str) -> dict[str, str]:
     return {"stageflow.dev/app": app, "stageflow.dev/stage": stage, "app.kubernetes.io/managed-by": "stageflow"}
 
 
-def render_check(helm: Helm, chart: Path) -> Callable[[Service, DeployedVersion], None]:
+def render_check(helm: Helm, chart: Path) -> Callable[..., None]:
     """A check that renders the chart with a version's values (no cluster needed): chart and
-    schema errors surface as ChartError before anything is written or deployed."""
-    def check(service: Service, version: DeployedVersion) -> None:
-        helm.template(version.service, chart, namespace(version.app, version.stage), chart_values(service, version))
+    schema errors surface as ChartError before anything is written or deployed.
+
+    The check is ``check(service, version, database=None)``; the database is optional so callers
+    that know of none keep calling it with two arguments."""
+    def check(service: Service, version: DeployedVersion, database: Database | None = None) -> None:
+        helm.template(version.service, chart, namespace(version.app, version.stage),
+                      chart_values(service, version, database))
 
     return check
 
@@ -76,7 +119,7 @@ def run(config: Config, helm: Helm, kube: Kube) -> Result:
     v = config.version
     ns = namespace(v.app, v.stage)
     release = v.service
-    values = chart_values(config.service, v)
+    values = chart_values(config.service, v, config.database)
     kube.ensure_namespace(ns, namespace_labels(v.app, v.stage))
     current = helm.status(release, ns)
     if current is not None and current.status.startswith("pending-"):

@@ -51,7 +51,7 @@ def run(config: Config, infra: InfraRepo, check: Callable[[Service, DeployedVers
     current = spec.version(config.app, config.service, config.stage)
     version = DeployedVersion(
         app=config.app, service=config.service, stage=config.stage,
-        image=ImageRef(repository=config.image, digest=config.digest, tag=config.tag),
+        image=ImageRef(repository=config.image, digest=config.digest, tag=_tag(config, current)),
         chart=current.chart if current else spec.platform.chart,
         values=current.values if current else {},
         source=SourceRef(commit=config.source_commit) if config.source_commit else (current.source if current else None),
@@ -70,3 +70,11 @@ def run(config: Config, infra: InfraRepo, check: Callable[[Service, DeployedVers
     message = f"{config.app}/{config.service}: {config.stage} -> {short}"
     commit = infra.commit_and_push({path: to_yaml(version)}, message, trailers)
     return Result(path=path, commit=commit, head=infra.head(), previous_digest=previous, version=version)
+
+
+def _tag(config: Config, current: DeployedVersion | None) -> str | None:
+    """The tag to record: the one given, else the recorded one when the digest is the same image
+    (deploying an image by digest must not drop its tag and churn the release's labels)."""
+    if config.tag is not None or current is None or current.image.digest != config.digest:
+        return config.tag
+    return current.image.tag

@@ -97,6 +97,12 @@ def test_onboarding_creates_repo_registration_and_namespaces(settings, store):
     found = namespaces(settings)
     for stage in ("test", "prod"):
         assert found[f"{APP}-{stage}"]["stageflow.dev/stage"] == stage
+    # The database asked for is provisioned for the test stage and recorded.
+    from stageflow.adapters.kube import Kube
+
+    assert Kube(settings.kubeconfig).secret_keys(f"{APP}-test", "orders-db") is not None
+    assert spec.database(APP, "orders", "test").credentials == f"kubernetes:{APP}-test/orders-db"
+    assert store.database.startswith(f"postgres: orders-db.{APP}-test.svc")
 
     from prefect.client.orchestration import get_client
 

@@ -9,6 +9,9 @@ import yaml
 
 from stageflow.adapters.helm import ChartError, Helm, chart_version, helm_binary
 from stageflow.errors import TerminalError
+from stageflow.errors import ValidationFailed
+from stageflow.spec import ChartRef, Database, DeployedVersion, ImageRef, Service
+from stageflow.steps.helm_deploy import chart_values
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "service"
 REPOSITORY = "registry.local:5000/shop/cart"
@@ -115,11 +118,107 @@ def test_labels_and_selector(helm: Helm) -> None:
     assert deployment["spec"]["template"]["metadata"]["annotations"] == {"prometheus.io/scrape": "true"}
 
 
+VERSION = "app.kubernetes.io/version"
+
+
+def deployment_and_pod_labels(manifests: dict[str, dict[str, Any]]) -> tuple[dict[str, str], dict[str, str]]:
+    deployment = manifests["Deployment"]
+    return deployment["metadata"]["labels"], deployment["spec"]["template"]["metadata"]["labels"]
+
+
+@pytest.mark.parametrize("tag, label", [
+    ("never-ready", "never-ready"),
+    ("1.10", "1.10"),  # stays a string, not the YAML number 1.1
+    ("a" * 62 + "-" + "b" * 65, "a" * 62),  # 128 characters: cut to 63, then the trailing "-" dropped
+    ("_build.7", "build.7"),  # a label value must start with a letter or digit
+], ids=["plain", "numeric-looking", "128-chars", "leading-underscore"])
+def test_image_tag_becomes_the_version_label_but_not_the_selector(helm: Helm, tag: str, label: str) -> None:
+    manifests = render(helm, values(image={"repository": REPOSITORY, "digest": DIGEST, "tag": tag}))
+    for labels in deployment_and_pod_labels(manifests):
+        assert labels[VERSION] == label
+    assert VERSION not in manifests["Deployment"]["spec"]["selector"]["matchLabels"]
+    # Informational only: the image is still pulled by digest.
+    assert container(manifests)["image"] == f"{REPOSITORY}@{DIGEST}"
+
+
+def test_no_version_label_without_a_tag(helm: Helm) -> None:
+    for labels in deployment_and_pod_labels(render(helm, values())):
+        assert VERSION not in labels
+
+
+def test_lint_passes_with_a_tag(helm: Helm) -> None:
+    helm.lint(CHART, values(image={"repository": REPOSITORY, "digest": DIGEST, "tag": "_" + "a" * 127}))
+
+
+@pytest.mark.parametrize("tag", ["3f9c1e2", None])
+def test_helm_deploy_passes_the_built_tag_to_the_chart(helm: Helm, tag: str | None) -> None:
+    service = Service(name="cart", app="shop", repository="shop-cart", image=REPOSITORY)
+    version = DeployedVersion(app="shop", service="cart", stage="test", chart=ChartRef(),
+                              image=ImageRef(repository=REPOSITORY, digest=DIGEST, tag=tag))
+    vals = chart_values(service, version)
+    assert vals["image"] == {"repository": REPOSITORY, "digest": DIGEST, **({"tag": tag} if tag else {})}
+    _, pod = deployment_and_pod_labels(render(helm, vals))
+    assert pod.get(VERSION) == tag
+
+
 def test_env_and_env_from(helm: Helm) -> None:
     main = container(render(helm, values(env=[{"name": "LOG_LEVEL", "value": "debug"}],
                                          envFrom=[{"secretRef": {"name": "cart-db"}}])))
     assert main["env"] == [{"name": "LOG_LEVEL", "value": "debug"}]
     assert main["envFrom"] == [{"secretRef": {"name": "cart-db"}}]
+
+
+def test_no_database_by_default(helm: Helm) -> None:
+    assert "envFrom" not in container(render(helm, values()))
+
+
+def test_database_secret_becomes_env_from(helm: Helm) -> None:
+    main = container(render(helm, values(database={"secretName": "cart-db"})))
+    assert main["envFrom"] == [{"secretRef": {"name": "cart-db"}}]
+    # Explicit envFrom sources stay, the database's Secret comes after them.
+    both = container(render(helm, values(envFrom=[{"configMapRef": {"name": "cart-config"}}],
+                                         database={"secretName": "cart-db"})))
+    assert both["envFrom"] == [{"configMapRef": {"name": "cart-config"}}, {"secretRef": {"name": "cart-db"}}]
+
+
+@pytest.mark.parametrize("database, message", [
+    ({"secretName": "cart-db", "password": "x"}, "additional properties 'password' not allowed"),
+    ({}, "secretName"),
+    ({"secretName": "Cart_DB"}, "/database/secretName"),
+], ids=["unknown-key", "missing-name", "bad-name"])
+def test_database_value_is_checked(helm: Helm, database: dict[str, Any], message: str) -> None:
+    with pytest.raises(ChartError, match=message):
+        helm.template("cart", CHART, "shop-dev", values(database=database))
+
+
+def _database(credentials: str, service: str = "cart") -> Database:
+    return Database(app="shop", service=service, stage="test", engine="postgres", provider="helm",
+                    instance=f"{service}-db", host=f"{service}-db.shop-test.svc.cluster.local", port=5432,
+                    credentials=credentials)
+
+
+@pytest.mark.parametrize("credentials, secret", [
+    ("kubernetes:shop-test/cart-db", "cart-db"),
+    ("kubernetes:shop-prod/cart-db", None),  # another stage's namespace: not mountable here
+    ("aws-secretsmanager:arn:aws:secretsmanager:eu-west-1:1:secret:cart", None),
+], ids=["own-namespace", "other-namespace", "cloud-secret"])
+def test_helm_deploy_passes_the_database_secret(helm: Helm, credentials: str, secret: str | None) -> None:
+    service = Service(name="cart", app="shop", repository="shop-cart", image=REPOSITORY)
+    version = DeployedVersion(app="shop", service="cart", stage="test", chart=ChartRef(),
+                              image=ImageRef(repository=REPOSITORY, digest=DIGEST))
+    vals = chart_values(service, version, database=_database(credentials))
+    assert vals.get("database") == ({"secretName": secret} if secret else None)
+    assert "database" not in chart_values(service, version)
+    main = container(render(helm, vals))
+    assert main.get("envFrom") == ([{"secretRef": {"name": secret}}] if secret else None)
+
+
+def test_helm_deploy_refuses_another_services_database() -> None:
+    service = Service(name="cart", app="shop", repository="shop-cart", image=REPOSITORY)
+    version = DeployedVersion(app="shop", service="cart", stage="test", chart=ChartRef(),
+                              image=ImageRef(repository=REPOSITORY, digest=DIGEST))
+    with pytest.raises(ValidationFailed, match="belongs to shop/orders"):
+        chart_values(service, version, database=_database("kubernetes:shop-test/orders-db", service="orders"))
 
 
 def test_ingress_with_tls_cert_manager_and_external_dns(helm: Helm) -> None:
@@ -154,11 +253,14 @@ def test_optional_service_account(helm: Helm) -> None:
     (values(image={"repository": REPOSITORY, "digest": "latest"}), r"/image/digest.*does not match pattern"),
     (values(image={"repository": REPOSITORY, "digest": "sha256:" + "A" * 64}), r"/image/digest"),
     (values(image={"repository": f"{REPOSITORY}:v1", "digest": DIGEST}), r"/image/repository"),
+    (values(image={"repository": REPOSITORY, "digest": DIGEST, "tag": "-rc1"}), r"/image/tag"),
+    (values(image={"repository": REPOSITORY, "digest": DIGEST, "tag": "a" * 129}), r"/image/tag"),
     (values(replicas=3), "additional properties 'replicas' not allowed"),
     (values(replicaCount="two"), r"/replicaCount"),
     (values(ingress={"enabled": True}), "ingress.host is required"),
     (values(ingress={"enabled": True, "host": "a.b", "tls": {"clusterIssuer": "le"}}), "ingress.tls.enabled is false"),
-], ids=["missing-digest", "tag-as-digest", "uppercase-digest", "tag-in-repository", "unknown-key",
+], ids=["missing-digest", "tag-as-digest", "uppercase-digest", "tag-in-repository",
+        "tag-starting-with-dash", "tag-too-long", "unknown-key",
         "replicas-not-int", "ingress-without-host", "issuer-without-tls"])
 def test_bad_values_fail_with_a_readable_chart_error(helm: Helm, vals: dict[str, Any], message: str) -> None:
     with pytest.raises(ChartError, match=message):

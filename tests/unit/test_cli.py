@@ -19,7 +19,8 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_help_lists_every_command():
     out = run("--help").stdout
-    for command in ("up", "down", "demo", "deploy", "sync", "status", "spec", "env"):
+    for command in ("up", "down", "demo", "deploy", "sync", "status", "spec", "env", "release", "rollback", "approve",
+                    "reject", "watch"):
         assert f"    {command}" in out, out
 
 
@@ -64,6 +65,25 @@ def test_commands_that_need_the_platform_say_how_to_start_it(tmp_path, monkeypat
     done = subprocess.run([sys.executable, "-m", "stageflow.cli", "status"], capture_output=True, text=True,
                           timeout=120, env={**__import__("os").environ})
     assert done.returncode == 1 and "stageflow up" in done.stderr
+
+
+def test_release_input_problems_are_named_before_anything_starts(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAGEFLOW_HOME", str(tmp_path / "no-platform"))
+    done = subprocess.run([sys.executable, "-m", "stageflow.cli", "release", "Shop", "orders", "v/1", "--requested-by",
+                           " ", "--approval-timeout", "0"], capture_output=True, text=True, timeout=120,
+                          env={**__import__("os").environ})
+    assert done.returncode == 1
+    for field in ("app:", "version:", "requested_by:", "approval_timeout_seconds:"):
+        assert field in done.stderr, done.stderr
+    assert not (tmp_path / "no-platform").exists()
+
+
+def test_approve_needs_a_run_id_and_a_reason(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAGEFLOW_HOME", str(tmp_path / "no-platform"))
+    assert run("approve", "123").returncode == 2  # --reason is required
+    done = subprocess.run([sys.executable, "-m", "stageflow.cli", "approve", "not-a-run", "--reason", "ok"],
+                          capture_output=True, text=True, timeout=120, env={**__import__("os").environ})
+    assert done.returncode == 1 and ("RUN_ID: must be a flow run id" in done.stderr or "stageflow up" in done.stderr)
 
 
 @pytest.mark.parametrize("argv", [["deploy", "shop"], ["status", "--output", "yaml"], ["sync", "shop", "--stage", "dev"]])

@@ -14,7 +14,13 @@ def test_every_deployment_entrypoint_is_a_flow_with_a_parameter_schema():
 
     config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     names = [d["name"] for d in config["deployments"]]
-    assert {"build-to-test", "sync-stage", "onboard-service", "update-service-template"} <= set(names)
+    assert {"build-to-test", "sync-stage", "onboard-service", "update-service-template", "release-to-prod",
+            "rollback"} <= set(names)
+    # A flow that suspends for approval must not hold a deployment concurrency slot (Prefect
+    # crashes such paused runs); those flows serialise with a global concurrency limit instead.
+    for deployment in config["deployments"]:
+        if deployment["name"] in ("release-to-prod", "rollback"):
+            assert "concurrency_limit" not in deployment
     for deployment in config["deployments"]:
         flow = load_flow_from_entrypoint(str(ROOT / deployment["entrypoint"]))
         assert flow.name == deployment["name"]

@@ -171,10 +171,10 @@ def test_unexpected_files_and_folders_are_reported(infra: Path) -> None:
     write(infra, "apps/readme.md", "")
     assert messages(infra) == [
         "apps/readme.md: unexpected file: apps/ holds one folder per app",
-        "apps/shop/notes.txt: unexpected file: an app folder holds only app.yaml, services/ and the stage "
+        "apps/shop/notes.txt: unexpected file: an app folder holds only app.yaml, services/, releases/, databases/ and the stage "
         "folders test/, prod/",
         "apps/shop/services/payments.yml: unexpected file: services/ holds one <service>.yaml per service",
-        "apps/shop/staging: unexpected folder: an app folder holds only app.yaml, services/ and the stage "
+        "apps/shop/staging: unexpected folder: an app folder holds only app.yaml, services/, releases/, databases/ and the stage "
         "folders test/, prod/",
     ]
 

@@ -150,7 +150,7 @@ def test_several_problems_in_one_file_are_all_reported() -> None:
     ("apiVersion: stageflow.dev/v1\nname: shop\n",
      "x.yaml: kind: is required: one of Platform, App, Service, DeployedVersion"),
     ("apiVersion: stageflow.dev/v1\nkind: Deployment\n",
-     "x.yaml: kind: must be one of Platform, App, Service, DeployedVersion (found 'Deployment')"),
+     "x.yaml: kind: must be one of Platform, App, Service, DeployedVersion, ReleaseHistory, Database (found 'Deployment')"),
     ("apiVersion: stageflow.dev/v1\nkind: [App]\n", "x.yaml: kind: must be one of"),
     ("apiVersion: stageflow.dev/v1\nkind: App\nname: shop\nname: cart\nowners: [a]\napprovers: []\n",
      "x.yaml: line 4, column 1: YAML syntax error: while reading a mapping found duplicate key 'name'"),

@@ -24,6 +24,16 @@ stageflow.dev/stage: {{ . }}
 {{- end }}
 {{- end -}}
 
+{{/* The Deployment's and its pods' labels: the common ones plus app.kubernetes.io/version from the
+informational image.tag, cut to a valid label value (at most 63 characters, alphanumeric at both
+ends). Never part of a selector: it changes with every release. */}}
+{{- define "service.versionedLabels" -}}
+{{ include "service.labels" . }}
+{{- with .Values.image.tag | default "" | trunc 63 | trimAll "-_." }}
+app.kubernetes.io/version: {{ . | quote }}
+{{- end }}
+{{- end -}}
+
 {{/* repository@sha256:...; a tag is never used, so what runs is exactly what was built. */}}
 {{- define "service.image" -}}
 {{- $repository := required "image.repository is required (registry host[:port]/path, e.g. registry.local:5000/shop/cart)" .Values.image.repository -}}
