@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("service", nargs="?", help="only this service")
     p.set_defaults(func=cmd_update_template)
 
-    from stageflow import cli_db, cli_dev, cli_release
+    from stageflow import cli_db, cli_dev, cli_platform, cli_release
 
     def wrap(command):
         return lambda args: command(args, _out, _use_platform)
@@ -301,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_release.add_parsers(sub, fmt, wrap)
     cli_db.add_parsers(sub, fmt, wrap)
     cli_dev.add_parsers(sub, fmt, wrap)
+    cli_platform.add_parsers(sub, fmt, wrap)
 
     p = sub.add_parser("spec", help="work with infrastructure repo specs")
     spec_sub = p.add_subparsers(dest="spec_command", required=True, metavar="SUBCOMMAND")

@@ -21,7 +21,7 @@ from stageflow.requests import ReleaseRequest
 from stageflow.settings import PlatformSettings, load_settings
 
 # Flows that suspend for an approver of the app (the same rules and the same form for all).
-APPROVAL_FLOWS = ("release-to-prod", "rollback", "provision-database", "deprovision-database")
+APPROVAL_FLOWS = ("release-to-prod", "rollback", "provision-database", "deprovision-database", "provision-cluster")
 USER_ENV = "STAGEFLOW_USER"
 
 
@@ -119,8 +119,8 @@ def cmd_decide(args: argparse.Namespace, out: Callable[[str], None], use_platfor
     run_id = _run_id(args.run_id)
     run, flow_name = _paused_release(run_id)
     app, requested_by = run.parameters.get("app"), run.parameters.get("requested_by", "")
-    approvers = _approvers(settings, app)
-    may_decide(decision, app=app, approvers=approvers, requested_by=requested_by)
+    approvers = _approvers(settings, app)  # no app (a cluster): the approvers of every app
+    may_decide(decision, app=app or "every app", approvers=approvers, requested_by=requested_by)
     from prefect.flow_runs import resume_flow_run
 
     try:
@@ -128,9 +128,10 @@ def cmd_decide(args: argparse.Namespace, out: Callable[[str], None], use_platfor
     except Exception as exc:  # Prefect raises plain RuntimeError/FlowPauseTimeout here
         raise TerminalError(f"flow run {run_id} could not be resumed: {exc}") from exc
     verb = "approved" if decision.decision == "approve" else "rejected"
-    out(f"{verb} {flow_name} run {run_id} ({app}/{run.parameters.get('service')} "
-        f"{run.parameters.get('version') or run.parameters.get('stage', 'previous version')}) "
-        f"as {decision.approver}: {decision.reason}")
+    target = (f"{app}/{run.parameters.get('service')} "
+              f"{run.parameters.get('version') or run.parameters.get('stage', 'previous version')}" if app
+              else f"cluster {run.parameters.get('name')}")
+    out(f"{verb} {flow_name} run {run_id} ({target}) as {decision.approver}: {decision.reason}")
     if args.watch:
         return watch_run(settings, run_id, out)
     return 0
@@ -165,7 +166,7 @@ def _paused_release(run_id: str):
     return run, flow_name
 
 
-def _approvers(settings: PlatformSettings, app: str) -> list[str]:
+def _approvers(settings: PlatformSettings, app: str | None) -> list[str]:
     from stageflow.gitops import InfraRepo
     from stageflow.spec import load_spec
     from tasks.forge import forge_for, git_auth_header
@@ -174,7 +175,12 @@ def _approvers(settings: PlatformSettings, app: str) -> list[str]:
     if repo is None:
         raise NotFound(f"infrastructure repository {settings.infra_repo!r} does not exist on the forge")
     infra = InfraRepo(repo.clone_url, settings.workdir / "cli" / "infra", auth_header=git_auth_header(settings))
-    return list(load_spec(infra.sync()).app(app).approvers)
+    spec = load_spec(infra.sync())
+    if app is None:
+        from stageflow.release.approval import platform_approvers
+
+        return platform_approvers(spec.apps.values())
+    return list(spec.app(app).approvers)
 
 
 def add_parsers(sub, fmt, wrap) -> None:

@@ -119,9 +119,10 @@ def sync_db_secret_task(config: sync_db_secret.Config, settings: PlatformSetting
 
 
 @task(name="gitops:commit-db-root", **RETRY_POLICY)
-def commit_db_root_task(settings: PlatformSettings, path: str, text: str, workdir: Path) -> str | None:
+def commit_db_root_task(settings: PlatformSettings, path: str, text: str, workdir: Path,
+                        what: str = "prod database root") -> str | None:
     """The Terraform root in the infra repo (no commit when it already says so)."""
-    commit = infra_repo(settings, workdir).commit_and_push({path: text}, f"{path}: prod database root",
+    commit = infra_repo(settings, workdir).commit_and_push({path: text}, f"{path}: {what}",
                                                            {"Stageflow-Target": path.removesuffix("/main.tf")})
     get_run_logger().info("infra %s: %s", f"commit {commit[:12]}" if commit else "unchanged", path)
     return commit

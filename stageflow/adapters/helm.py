@@ -74,7 +74,8 @@ class HelmRelease:
     @property
     def chart_version(self) -> str:
         # Chart names may contain dashes, versions are SemVer: split on the last "-<digit>".
-        match = re.match(r"^(.*)-(\d+\.\d+\.\d+.*)$", self.chart)
+        # Some charts put a "v" in front (cert-manager's "cert-manager-v1.16.2").
+        match = re.match(r"^(.*)-(v?\d+\.\d+\.\d+.*)$", self.chart)
         return match.group(2) if match else ""
 
 
@@ -100,13 +101,17 @@ def helm_binary() -> str:
 
 def chart_version(chart_dir: Path) -> str:
     """The version a local chart directory declares in its Chart.yaml."""
+    return str(_chart_meta(chart_dir)["version"])
+
+
+def _chart_meta(chart_dir: Path) -> dict[str, Any]:
     try:
         meta = yaml.safe_load((Path(chart_dir) / "Chart.yaml").read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ChartError(f"cannot read {chart_dir}/Chart.yaml: {exc}") from exc
-    if not isinstance(meta, dict) or not meta.get("version"):
-        raise ChartError(f"{chart_dir}/Chart.yaml has no version")
-    return str(meta["version"])
+    if not isinstance(meta, dict) or not meta.get("version") or not meta.get("name"):
+        raise ChartError(f"{chart_dir}/Chart.yaml needs a name and a version")
+    return meta
 
 
 # -- error translation -----------------------------------------------------------------------
@@ -168,10 +173,19 @@ class Helm:
     # -- releases ----------------------------------------------------------------------------
     def upgrade_install(self, release: str, chart: Path | str, namespace: str, values: dict[str, Any], *,
                         create_namespace: bool = True, wait: bool = False, timeout: str = "5m",
-                        version: str | None = None) -> HelmRelease:
-        """Install the release, or upgrade it in place: the same call serves the first and every later run."""
+                        version: str | None = None, plain_http: bool = False,
+                        repo: str | None = None) -> HelmRelease:
+        """Install the release, or upgrade it in place: the same call serves the first and every later run.
+
+        ``chart`` is a local folder, an ``oci://`` reference (``plain_http`` for a registry without
+        TLS, such as the embedded one) or, with ``repo`` (a chart repository URL), a chart name.
+        """
         args = ["upgrade", "--install", release, str(chart), "--namespace", namespace,
                 "--timeout", timeout, "--history-max", "10", "--output", "json"]
+        if plain_http:
+            args.append("--plain-http")
+        if repo:
+            args += ["--repo", repo]
         if create_namespace:
             args.append("--create-namespace")
         if wait:
@@ -260,6 +274,22 @@ class Helm:
         return self.get_values(release, namespace) != _as_helm_stores(values)
 
     # -- charts, no cluster needed -----------------------------------------------------------
+    def push(self, chart_dir: Path, oci_repo: str, *, plain_http: bool) -> str:
+        """Package a chart folder and push it to ``oci_repo`` (``oci://host/path``); returns the chart's
+        reference, ``oci://host/path/<chart name>``, which ``upgrade_install`` takes with ``version``.
+
+        Pushing the same version again replaces it in the registry, so the call is safe to repeat.
+        """
+        if not oci_repo.startswith("oci://"):
+            raise TerminalError(f"helm push {chart_dir}: {oci_repo!r} is not an oci:// repository")
+        meta = _chart_meta(Path(chart_dir))
+        with tempfile.TemporaryDirectory(prefix="stageflow-chart-") as out:
+            self._run(["package", str(chart_dir), "--destination", out], f"helm package {chart_dir}")
+            archive = Path(out) / f"{meta['name']}-{meta['version']}.tgz"
+            self._run(["push", str(archive), oci_repo.rstrip("/"), *(["--plain-http"] if plain_http else [])],
+                      f"helm push {meta['name']} {meta['version']} to {oci_repo}")
+        return f"{oci_repo.rstrip('/')}/{meta['name']}"
+
     def template(self, release: str, chart: Path | str, namespace: str, values: dict[str, Any]) -> str:
         """Render the chart locally (schema validation included) and return the manifests."""
         return self._run(["template", release, str(chart), "--namespace", namespace],

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stageflow.errors import Problem, ValidationFailed
 
-__all__ = ["Decision", "approval_problems", "may_decide"]
+__all__ = ["Decision", "approval_problems", "may_decide", "platform_approvers"]
 
 
 class Decision(BaseModel):
@@ -58,3 +58,8 @@ def may_decide(decision: Decision, *, app: str, approvers: list[str], requested_
     """Raise ValidationFailed naming every broken rule."""
     if problems := approval_problems(decision, app=app, approvers=approvers, requested_by=requested_by):
         raise ValidationFailed(problems, summary=f"{decision.decision} refused")
+
+
+def platform_approvers(apps) -> list[str]:
+    """Who approves a change shared by every app (the cluster): everyone who approves for some app."""
+    return sorted({who for app in apps for who in app.approvers})

@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, field_validator,
+                      model_serializer, model_validator)
 from pydantic_core import PydanticCustomError
 
 from stageflow.spec import names
 from stageflow.spec.names import Stage
 
-__all__ = ["API_VERSION", "App", "ChartRef", "Database", "DeployedVersion", "ImageRef", "Platform", "ReleaseHistory",
-           "ReleaseRecord", "Service", "SourceRef", "SpecModel"]
+__all__ = ["API_VERSION", "CORE_SERVICES_NAMESPACE", "App", "ChartRef", "CoreService", "Database", "DeployedVersion",
+           "ImageRef", "Platform", "ReleaseHistory", "ReleaseRecord", "Service", "SourceRef", "SpecModel"]
 
 API_VERSION = "stageflow.dev/v1"
 
@@ -78,6 +79,58 @@ class SourceRef(SpecModel):
     repository: NonBlank | None = None
 
 
+CORE_SERVICES_NAMESPACE = "core-services"
+
+
+def _catalog_version_problem(value: str) -> str | None:
+    # Upstream charts differ on a leading "v" (cert-manager publishes "v1.16.2"); Helm accepts both.
+    problem = names.chart_version_problem(value.removeprefix("v"))
+    return None if problem is None else "must be a chart version such as '4.11.3' or 'v1.16.2' (quoted in YAML)"
+
+
+class CoreService(SpecModel):
+    """One entry of the platform's core-services catalog: a Helm release in ``core-services``.
+
+    ``chart`` is either an OCI reference (``oci://registry.example.com/charts/ingress-nginx``, the
+    way to install from a private registry) or, with ``repository``, the chart's name in that
+    classic Helm repository (``ingress-nginx``, or ``ingress-nginx/ingress-nginx`` as ``helm repo
+    add`` users write it: only the part after the slash is looked up).
+    """
+
+    name: Label = Field(description="the Helm release name")
+    chart: NonBlank
+    repository: NonBlank | None = Field(None, description="https URL of a classic Helm chart repository")
+    version: Annotated[str, _rule(_catalog_version_problem)]
+    values: dict[str, Any] = {}
+
+    @property
+    def namespace(self) -> str:
+        # Fixed: the platform's own services live together, apart from every app's stages.
+        return CORE_SERVICES_NAMESPACE
+
+    @property
+    def chart_name(self) -> str:
+        """The chart's own name (what ``helm history`` prints before the version)."""
+        return self.chart.rstrip("/").rsplit("/", 1)[-1]
+
+    @model_validator(mode="after")
+    def _chart_source(self) -> CoreService:
+        oci = self.chart.startswith("oci://")
+        if oci and self.repository is not None:
+            raise PydanticCustomError("stageflow_rule", "{rule}", {
+                "rule": "repository must be left out when chart is an oci:// reference"})
+        if not oci and self.repository is None:
+            raise PydanticCustomError("stageflow_rule", "{rule}", {
+                "rule": f"chart {self.chart!r} needs a repository URL (or use an oci://host/path/chart reference)"})
+        if not oci and not self.repository.startswith(("https://", "http://")):
+            raise PydanticCustomError("stageflow_rule", "{rule}", {
+                "rule": f"repository {self.repository!r} must be an http(s) URL"})
+        if names.label_problem(self.chart_name) is not None:
+            raise PydanticCustomError("stageflow_rule", "{rule}", {
+                "rule": f"chart {self.chart!r} must end in a chart name (lowercase letters, digits and '-')"})
+        return self
+
+
 class Platform(SpecModel):
     """``platform.yaml``: settings shared by every app."""
 
@@ -85,6 +138,27 @@ class Platform(SpecModel):
     registry: Annotated[str, _rule(names.registry_problem)]
     chart: ChartRef = ChartRef()
     approval_timeout_hours: Annotated[int, Field(gt=0)] = 24
+    core_services: list[CoreService] = Field([], description="Helm releases bootstrap-platform keeps in "
+                                                             "core-services, in install order")
+
+    @field_validator("core_services")
+    @classmethod
+    def _unique_core_services(cls, services: list[CoreService]) -> list[CoreService]:
+        # A field validator (not a model validator) so the problem is reported at `core_services`.
+        names_ = [s.name for s in services]
+        twice = sorted({name for name in names_ if names_.count(name) > 1})
+        if twice:
+            raise PydanticCustomError("stageflow_rule", "{rule}", {
+                "rule": f"release names must be unique (listed more than once: {', '.join(twice)})"})
+        return services
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_catalog(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A platform without a catalog is written exactly as before the catalog existed.
+        data = handler(self)
+        if not data.get("core_services"):
+            data.pop("core_services", None)
+        return data
 
 
 class App(SpecModel):

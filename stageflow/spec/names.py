@@ -41,7 +41,8 @@ LABEL_RULE = ("must be a DNS-1123 label: lowercase letters, digits and '-', "
 _LABEL_RE = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?", re.ASCII)
 
 # Reserved because the platform or Kubernetes already owns these names or their namespaces.
-_RESERVED_APPS = frozenset({"core-services", "default", "kube"})  # "kube": its namespaces would be kube-*
+# "kube": its namespaces would be kube-*; "cluster": terraform/cluster/<name> holds the cluster roots.
+_RESERVED_APPS = frozenset({"cluster", "core-services", "default", "kube"})
 SERVICE_NAME_MAX = 53  # Helm release names (the release is named after the service)
 _RESERVED_APP_PREFIX = "kube-"
 
@@ -85,7 +86,7 @@ def app_name_problem(value: str) -> str | None:
     if (problem := label_problem(value)) is not None:
         return problem
     if value in _RESERVED_APPS or value.startswith(_RESERVED_APP_PREFIX):
-        return ("is reserved: 'core-services', 'default', 'kube' and names starting with 'kube-' "
+        return ("is reserved: 'cluster', 'core-services', 'default', 'kube' and names starting with 'kube-' "
                 "belong to the platform or to Kubernetes")
     if len(value) > APP_NAME_MAX:
         longest = max((namespace(value, stage) for stage in STAGES), key=len)

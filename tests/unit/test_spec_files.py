@@ -66,7 +66,7 @@ BROKEN = [
     ("App", {"name": "a" * 64}, f"name: must be at most 63 characters long (is 64)"),
     ("App", {"name": "a" * 59}, "name: is 59 characters long, but app names may have at most 58: the namespace '"
                                 + "a" * 59 + "-test' (<app>-<stage>) must be a DNS-1123 label of at most 63 characters"),
-    ("App", {"name": "default"}, "name: is reserved: 'core-services', 'default', 'kube' and names starting with 'kube-' "
+    ("App", {"name": "default"}, "name: is reserved: 'cluster', 'core-services', 'default', 'kube' and names starting with 'kube-' "
                                  "belong to the platform or to Kubernetes"),
     ("App", {"name": "core-services"}, "name: is reserved"),
     ("App", {"name": "kube-system"}, "name: is reserved"),

@@ -40,6 +40,7 @@ def test_good_names(kind: str, value: str) -> None:
     ("app", "a" * 59, "is 59 characters long, but app names may have at most 58"),
     ("app", "default", "is reserved"),
     ("app", "core-services", "is reserved"),
+    ("app", "cluster", "is reserved"),
     ("app", "kube-public", "is reserved"),
     ("service", "Orders", "must be a DNS-1123 label"),
     ("service", "s" * 54, "must be at most 53 characters long (is 54)"),
