@@ -165,6 +165,11 @@ def _missing_inputs(cfg: PlatformSettings, engine: str) -> list[str]:
 
 def _backend(cfg: PlatformSettings, app: str, service: str) -> dict[str, str]:
     if cfg.databases.terraform_backend == "s3":
+        if not cfg.databases.state_bucket:
+            raise ValidationFailed(Problem("databases.state_bucket", "is required with the s3 state backend: set "
+                                                                     "it in the platform settings (or use the "
+                                                                     "local backend)"),
+                                   summary="the platform is not set up for Terraform state")
         return {"bucket": cfg.databases.state_bucket or "", "key": f"stageflow/{app}/{service}/prod.tfstate",
                 "region": cfg.databases.aws_region}
     state = cfg.home / "terraform-state" / app / f"{service}.tfstate"

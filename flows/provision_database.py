@@ -53,8 +53,10 @@ def provision_database(app: str, service: str, stage: Literal["test", "prod"] = 
             return provision_prod(app=app, service=service, engine=engine, requested_by=requested_by.strip(),
                                   reason=reason.strip(), approval_timeout_seconds=approval_timeout_seconds,
                                   cfg=cfg, work=work, spec=spec)
+        custom = spec.platform.test_databases.get(engine)  # another chart, chosen in platform.yaml
         result = provision_test_database_task(provision_test_database.Config(
-            app=app, service=service, engine=engine, chart=cfg.databases.test_chart,
+            app=app, service=service, engine=engine, chart=cfg.databases.test_chart, custom=custom,
+            plain_http=custom is not None and _loopback(custom.chart),
             timeout_seconds=cfg.timeouts.rollout_seconds), cfg)
         db = Database(app=app, service=service, stage="test", engine=engine, provider="helm", instance=result.release,
                       host=result.host, port=result.port, credentials=f"kubernetes:{result.namespace}/{result.secret}")
@@ -65,6 +67,12 @@ def provision_database(app: str, service: str, stage: Literal["test", "prod"] = 
     get_run_logger().info("%s/%s has its own %s database in %s (Secret %s)", app, service, engine,
                           namespace(app, "test"), result.secret)
     return db
+
+
+def _loopback(chart: str) -> bool:
+    """An oci:// chart on this machine's own registry (the embedded one speaks plain HTTP)."""
+    host = chart.removeprefix("oci://").split("/", 1)[0].rsplit(":", 1)[0]
+    return chart.startswith("oci://") and host in ("127.0.0.1", "localhost", "[::1]")
 
 
 def _engine(declared: str, asked: str | None) -> str:

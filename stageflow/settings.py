@@ -47,7 +47,8 @@ class DatabaseSettings(BaseModel):
     terraform_modules: str = Field(str(PROJECT_ROOT / "terraform" / "modules"),
                                    description="where the prod roots find rds-postgres / atlas-mongodb (a folder "
                                                "or a git:: source)")
-    terraform_backend: Literal["local", "s3"] = Field("local", description="state backend of the prod roots")
+    terraform_backend: Literal["local", "s3"] = Field("s3", description="state backend of the prod roots "
+                                                                      "(the embedded platform: local)")
     state_bucket: str | None = Field(None, description="S3 bucket for the s3 backend")
     aws_region: str = "eu-central-1"
     aws_endpoint_url: str | None = Field(None, description="AWS API endpoint override (tests: moto's server)")
@@ -56,11 +57,6 @@ class DatabaseSettings(BaseModel):
                                           "postgres needs db_subnet_group_name and vpc_security_group_ids, "
                                           "mongodb needs project_id (the Atlas project)")
 
-    @model_validator(mode="after")
-    def _s3_needs_a_bucket(self) -> DatabaseSettings:
-        if self.terraform_backend == "s3" and not self.state_bucket:
-            raise ValueError("terraform_backend 's3' needs state_bucket")
-        return self
 
 
 class PlatformSettings(BaseModel):

@@ -177,7 +177,7 @@ class ControlPlane:
         from kubernetes.client.exceptions import ApiException
 
         api = client.CoreV1Api(config.new_client_from_config(str(self.kubeconfig)))
-        capacity = {"cpu": "32", "memory": "256Gi", "pods": "110"}
+        capacity = {"cpu": "32", "memory": "256Gi", "pods": "110", "ephemeral-storage": "1Ti"}
         for i in range(NODE_COUNT):
             name = f"kwok-node-{i}"
             body = {
@@ -193,6 +193,8 @@ class ControlPlane:
             except ApiException as exc:
                 if exc.status != 409:
                     raise
+                # Adopted: a node registered by an older version may lack a resource (ephemeral-storage).
+                api.patch_node_status(name, {"status": {"allocatable": capacity, "capacity": capacity}})
 
         def ready() -> bool:
             nodes = api.list_node().items

@@ -18,7 +18,7 @@ from stageflow.local.docker_engine import DockerEngine
 from stageflow.local.kube import ControlPlane, KubePorts
 from stageflow.local.prefect_server import PrefectServer
 from stageflow.local.registry import LocalRegistry
-from stageflow.settings import PlatformSettings, Ports
+from stageflow.settings import DatabaseSettings, PlatformSettings, Ports
 
 __all__ = ["EmbeddedPlatform"]
 
@@ -62,11 +62,23 @@ class EmbeddedPlatform:
             home=self.home, ports=self.ports, prefect_api_url=self.prefect.api_url,
             registry=self.registry.address, docker_host=results["docker engine"],
             kubeconfig=self.kube.kubeconfig, forge_root=self.home / "forge",
+            databases=self._database_settings(),
         )
         settings.save()
         self._ensure_infra_repo(settings, progress)
         progress(f"platform up in {time.monotonic() - started:.0f}s — Prefect UI: {self.prefect.ui_url}")
         return settings
+
+    def _database_settings(self) -> DatabaseSettings:
+        """What an earlier ``up`` (or a person) set in platform.json is kept; a new platform keeps
+        Terraform state locally, since it has no S3 bucket."""
+        saved = self.home / "platform.json"
+        if saved.exists():
+            try:
+                return PlatformSettings.model_validate_json(saved.read_text()).databases
+            except ValueError:
+                pass  # an unreadable file is rewritten with the defaults below
+        return DatabaseSettings(terraform_backend="local")
 
     def down(self, progress: Progress = print) -> None:
         """Stop everything ``up`` started; the state under home stays for the next ``up``."""

@@ -18,7 +18,7 @@ from stageflow.spec import names
 from stageflow.spec.names import Stage
 
 __all__ = ["API_VERSION", "CORE_SERVICES_NAMESPACE", "App", "ChartRef", "CoreService", "Database", "DeployedVersion",
-           "ImageRef", "Platform", "ReleaseHistory", "ReleaseRecord", "Service", "SourceRef", "SpecModel"]
+           "ImageRef", "Platform", "ReleaseHistory", "ReleaseRecord", "Service", "SourceRef", "SpecModel", "TestDatabaseChart"]
 
 API_VERSION = "stageflow.dev/v1"
 
@@ -131,6 +131,18 @@ class CoreService(SpecModel):
         return self
 
 
+class TestDatabaseChart(SpecModel):
+    """Another chart for test databases than Stageflow's own (``charts/database``), e.g. Bitnami's
+    or CloudNativePG's. ``values`` may use ``${release}``, ``${secret}`` and ``${service}``: the
+    chart must read the credentials from the Secret ``${secret}`` (keys username, password,
+    database) and name its StatefulSet and Service ``${release}``."""
+
+    chart: NonBlank = Field(description="oci://host/path/chart, or a chart name with repository")
+    version: NonBlank
+    repository: NonBlank | None = None
+    values: dict[str, Any] = {}
+
+
 class Platform(SpecModel):
     """``platform.yaml``: settings shared by every app."""
 
@@ -140,6 +152,8 @@ class Platform(SpecModel):
     approval_timeout_hours: Annotated[int, Field(gt=0)] = 24
     core_services: list[CoreService] = Field([], description="Helm releases bootstrap-platform keeps in "
                                                              "core-services, in install order")
+    test_databases: dict[Literal["postgres", "mongodb"], TestDatabaseChart] = Field(
+        {}, description="per engine, another chart for test databases than charts/database")
 
     @field_validator("core_services")
     @classmethod
@@ -156,8 +170,9 @@ class Platform(SpecModel):
     def _omit_empty_catalog(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         # A platform without a catalog is written exactly as before the catalog existed.
         data = handler(self)
-        if not data.get("core_services"):
-            data.pop("core_services", None)
+        for optional in ("core_services", "test_databases"):
+            if not data.get(optional):
+                data.pop(optional, None)
         return data
 
 

@@ -29,7 +29,7 @@ from stageflow.adapters.helm import Helm, chart_version
 from stageflow.adapters.kube import Kube
 from stageflow.errors import Problem, TerminalError, ValidationFailed
 from stageflow.spec import namespace
-from stageflow.spec.models import AppName, ServiceName
+from stageflow.spec.models import AppName, ServiceName, TestDatabaseChart
 from stageflow.steps.helm_deploy import namespace_labels
 
 __all__ = ["KIND", "Config", "Result", "run", "release_name", "ENGINE_PORTS"]
@@ -50,9 +50,13 @@ class Config(BaseModel):
     app: AppName
     service: ServiceName
     engine: Literal["postgres", "mongodb"]
-    chart: Path
+    chart: Path | str
     values: dict[str, Any] = Field(default_factory=dict, description="extra chart values, e.g. persistence.size")
     timeout_seconds: float = Field(180, gt=0)
+    # Another chart than charts/database (platform.yaml test_databases): its version and repository,
+    # and its values are the platform's own, with ${release}, ${secret} and ${service} filled in.
+    custom: TestDatabaseChart | None = None
+    plain_http: bool = Field(False, description="the chart's OCI registry speaks plain HTTP (loopback)")
 
 
 class Result(BaseModel):
@@ -85,18 +89,37 @@ def run(config: Config, helm: Helm, kube: Kube) -> Result:
     created = kube.ensure_secret(ns, secret, _new_credentials(config, host, port), _labels(config))
     database = _adopted_database_name(kube, ns, secret)
 
-    values = _chart_values(config, secret)
+    if config.custom is not None:
+        values = _filled(config.custom.values, {"${release}": release, "${secret}": secret,
+                                                "${service}": config.service})
+        chart, version = config.custom.chart, config.custom.version
+    else:
+        values, chart, version = _chart_values(config, secret), config.chart, chart_version(Path(config.chart))
     current = helm.status(release, ns)
-    if current is not None and not helm.needs_upgrade(release, ns, chart_version(config.chart), values,
-                                                      current=current):
+    if current is not None and not helm.needs_upgrade(release, ns, version, values, current=current):
         revision, changed = current.revision, False
     else:
-        deployed = helm.upgrade_install(release, config.chart, ns, values, create_namespace=False)
+        extra = {"version": config.custom.version, "repo": config.custom.repository,
+                 "plain_http": config.plain_http} if config.custom is not None else {}
+        deployed = helm.upgrade_install(release, chart, ns, values, create_namespace=False, **extra)
         revision, changed = deployed.revision, True
 
     ready, _desired = kube.wait_for_statefulset(ns, release, timeout=config.timeout_seconds)
     return Result(release=release, namespace=ns, secret=secret, host=host, port=port, database=database,
                   secret_created=created, helm_revision=revision, helm_changed=changed, ready=ready)
+
+
+def _filled(value: Any, placeholders: dict[str, str]) -> Any:
+    """``value`` with every placeholder in its strings replaced (never a credential: only names)."""
+    if isinstance(value, str):
+        for key, text in placeholders.items():
+            value = value.replace(key, text)
+        return value
+    if isinstance(value, dict):
+        return {k: _filled(v, placeholders) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, placeholders) for v in value]
+    return value
 
 
 def _validate(config: Config) -> None:

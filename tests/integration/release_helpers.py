@@ -124,3 +124,27 @@ def wait_logs(run_id: str, *needles: str, timeout: float = 30) -> str:
             assert not missing, f"run {run_id} never logged {missing}:\n{text}"
             return text
         time.sleep(0.5)
+
+
+def all_logs() -> str:
+    """Every log line the Prefect server holds (for secret scans)."""
+    from prefect.client.orchestration import get_client
+
+    lines, offset = [], 0
+    with get_client(sync_client=True) as client:
+        while batch := client.read_logs(limit=200, offset=offset):
+            lines += [log.message for log in batch]
+            offset += len(batch)
+    return "\n".join(lines)
+
+
+def all_artifacts() -> str:
+    """Every artifact the Prefect server holds, as text (for secret scans)."""
+    from prefect.client.orchestration import get_client
+
+    found, offset = [], 0
+    with get_client(sync_client=True) as client:
+        while batch := client.read_artifacts(limit=200, offset=offset):
+            found += [str(a.data) for a in batch]
+            offset += len(batch)
+    return "\n".join(found)

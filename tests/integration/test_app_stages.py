@@ -217,11 +217,6 @@ def test_service_chart_is_admitted_under_restricted(first_run, settings, api):
 KUBE_SCORE_IGNORES = {
     # Images are pinned by digest: IfNotPresent can never run anything but the pinned image.
     "container-image-pull-policy": "digest-pinned images",
-    # The chart probes one path for readiness and liveness (values.probes.path); reported to the chart owners.
-    "pod-probes-identical": "chart has one probe path for both probes",
-    # The chart sets no ephemeral-storage; the kwok nodes advertise none, so a request would leave
-    # pods unschedulable on the embedded platform. /tmp is an emptyDir capped by sizeLimit.
-    "container-ephemeral-storage-request-and-limit": "kwok nodes have no ephemeral-storage capacity",
 }
 
 

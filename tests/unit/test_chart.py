@@ -94,8 +94,10 @@ def test_security_context(helm: Helm) -> None:
 
 def test_probes_default_to_healthz_and_follow_the_values(helm: Helm) -> None:
     main = container(render(helm, values()))
-    for probe in ("readinessProbe", "livenessProbe"):
-        assert main[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert main["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # Liveness differs on purpose: a failing health check must not restart the pod in a loop.
+    assert main["livenessProbe"]["tcpSocket"] == {"port": "http"} and "httpGet" not in main["livenessProbe"]
+    assert main["resources"]["requests"]["ephemeral-storage"] == "64Mi"
     custom = container(render(helm, values(probes={"path": "/ready"}, port=9000)))
     assert custom["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert custom["ports"][0]["containerPort"] == 9000
