@@ -67,5 +67,5 @@ def await_decision(description: str, *, app: str, approvers: list[str], requeste
         log.warning("decision %d refused (%s by %r): %s; waiting for an approver until %s", attempt,
                     decision.decision, decision.approver, "; ".join(str(p) for p in problems), until.isoformat())
         if remaining <= 0:
-            break
-    raise ApprovalExpired(f"no valid decision before the deadline {until.isoformat()}")
+            raise ApprovalExpired(f"no valid decision before the deadline {until.isoformat()}")
+    raise TerminalError(f"{MAX_DECISIONS} decisions were refused; the request is closed: start a new one")
