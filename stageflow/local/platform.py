@@ -66,6 +66,10 @@ class EmbeddedPlatform:
         )
         settings.save()
         self._ensure_infra_repo(settings, progress)
+        from stageflow.local.core_services import ensure_catalog
+
+        if ensure_catalog(settings):
+            progress("core services: stand-in catalog written to platform.yaml (`stageflow platform bootstrap`)")
         progress(f"platform up in {time.monotonic() - started:.0f}s — Prefect UI: {self.prefect.ui_url}")
         return settings
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "core-services.yaml"
-STANDINS = ROOT / "tests" / "standin-charts"
+STANDINS = ROOT / "stageflow" / "local" / "core-charts"
 CRDS = ("certificates.cert-manager.io", "issuers.cert-manager.io", "clusterissuers.cert-manager.io")
 STATEFULSETS = ("loki", "prefect-server-postgresql")
 
@@ -48,6 +48,10 @@ def catalog(settings) -> list[CoreService]:
     original = file.read_text()
     current = parse_file(platform_path(), original)
     assert isinstance(current, Platform)
+    # `up` already wrote this catalog (stageflow/local/core_services.py): the embedded platform can
+    # be bootstrapped as it stands.
+    assert [(s.name, s.chart, s.version) for s in current.core_services] == [
+        (s.name, s.chart, s.version) for s in services]
     checkout.commit_and_push({platform_path(): to_yaml(current.model_copy(update={"core_services": services}))},
                              "Core services: stand-in catalog for the bootstrap-platform test")
     try:

@@ -11,7 +11,7 @@ from stageflow.spec import Platform, parse_file, to_yaml
 from stageflow.spec.models import CORE_SERVICES_NAMESPACE, CoreService
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "core-services.yaml"
-STANDINS = Path(__file__).resolve().parents[1] / "standin-charts"
+STANDINS = Path(__file__).resolve().parents[2] / "stageflow" / "local" / "core-charts"
 
 
 def platform_yaml(services: list[dict]) -> str:
