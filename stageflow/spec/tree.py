@@ -188,33 +188,28 @@ class _Reader:
             self.services[(app, model.name)] = model
 
     def _version_file(self, path: Path, app: str, stage: str) -> None:
-        model = self._parse(path, DeployedVersion)
-        if model is None:
-            return
-        matches = [self._matches(path, "app", model.app, app, "the app folder name"),
-                   self._matches(path, "service", model.service, path.stem, "the file name"),
-                   self._matches(path, "stage", model.stage, stage, "the stage folder name")]
-        if all(matches):
+        if (model := self._per_service(path, DeployedVersion, app, stage)) is not None:
             self.versions[(app, model.service, stage)] = model
 
     def _release_file(self, path: Path, app: str) -> None:
-        model = self._parse(path, ReleaseHistory)
-        if model is None:
-            return
-        matches = [self._matches(path, "app", model.app, app, "the app folder name"),
-                   self._matches(path, "service", model.service, path.stem, "the file name")]
-        if all(matches):
+        if (model := self._per_service(path, ReleaseHistory, app)) is not None:
             self.releases[(app, model.service)] = model
 
     def _database_file(self, path: Path, app: str, stage: str) -> None:
-        model = self._parse(path, Database)
-        if model is None:
-            return
-        matches = [self._matches(path, "app", model.app, app, "the app folder name"),
-                   self._matches(path, "service", model.service, path.stem, "the file name"),
-                   self._matches(path, "stage", model.stage, stage, "the stage folder name")]
-        if all(matches):
+        if (model := self._per_service(path, Database, app, stage)) is not None:
             self.databases[(app, model.service, stage)] = model
+
+    def _per_service(self, path: Path, kind: type[M], app: str, stage: str | None = None) -> M | None:
+        """A file named after its service: parsed, and kept only if its app, service (and stage)
+        fields match the folders and the file name; every mismatch is reported."""
+        model = self._parse(path, kind)
+        if model is None:
+            return None
+        matches = [self._matches(path, "app", model.app, app, "the app folder name"),
+                   self._matches(path, "service", model.service, path.stem, "the file name")]
+        if stage is not None:
+            matches.append(self._matches(path, "stage", model.stage, stage, "the stage folder name"))
+        return model if all(matches) else None
 
     # --- rules across files ------------------------------------------------------------------
 
